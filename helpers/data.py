@@ -1,0 +1,348 @@
+"""NYC TLC green-taxi trip data for the course: an offline sample or the real monthly files.
+
+Why a sample: the module trains on January 2021 and validates on February 2021 of the
+TLC's green-taxi records. Downloading them needs the internet, which a learner on a train
+or a CI machine does not have. So by default :func:`load_trips` *generates* a
+deterministic month of trips with the real TLC schema. Durations depend on distance,
+the pickup/drop-off zone pair and the hour, with a few outliers outside 1-60 minutes and
+some missing values, so every lesson of the module works on it.
+
+Set the environment variable ``COURSE_DATA_SOURCE=tlc`` to use the real files instead:
+each month is downloaded once into a git-ignored ``data/`` folder and read from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TLC_BASE_URL = "https://d37ci6vzurychx.cloudfront.net/trip-data"
+"""Where the TLC publishes its monthly parquet files (override: ``COURSE_TLC_BASE_URL``)."""
+
+SOURCES = ("sample", "tlc")
+COLOURS = ("green",)
+FIRST_MONTH = (2013, 8)
+"""The TLC's first month of green-taxi records (August 2013)."""
+
+TLC_GREEN_COLUMNS = (
+    "VendorID",
+    "lpep_pickup_datetime",
+    "lpep_dropoff_datetime",
+    "store_and_fwd_flag",
+    "RatecodeID",
+    "PULocationID",
+    "DOLocationID",
+    "passenger_count",
+    "trip_distance",
+    "fare_amount",
+    "extra",
+    "mta_tax",
+    "tip_amount",
+    "tolls_amount",
+    "ehail_fee",
+    "improvement_surcharge",
+    "total_amount",
+    "payment_type",
+    "trip_type",
+    "congestion_surcharge",
+)
+"""The columns of a TLC green-taxi parquet file, in the TLC's order."""
+
+REQUIRED_COLUMNS = (
+    "lpep_pickup_datetime",
+    "lpep_dropoff_datetime",
+    "PULocationID",
+    "DOLocationID",
+    "trip_distance",
+)
+"""What :func:`prepare_features` needs; a file without these cannot be used."""
+
+MIN_MINUTES, MAX_MINUTES = 1, 60
+"""The module keeps trips of 1 to 60 minutes: shorter or longer ones are mostly errors."""
+
+
+class TripDataError(RuntimeError):
+    """Trip data could not be loaded; the message says what to do about it."""
+
+
+# --------------------------------------------------------------------------------------
+# Choosing a month
+
+
+def validate_month(colour: str, year: int, month: int) -> None:
+    """Refuse a colour or month that has no trip data, naming what is allowed.
+
+    Raises ``ValueError`` before anything is downloaded or generated.
+    """
+    if colour not in COLOURS:
+        raise ValueError(
+            f"Unknown taxi colour {colour!r}: the course uses {', '.join(map(repr, COLOURS))} "
+            "taxi data. Call load_trips('green', year, month)."
+        )
+    if not isinstance(year, int) or not isinstance(month, int):
+        raise ValueError(f"year and month must be integers, got {year!r} and {month!r}.")
+    if not 1 <= month <= 12:
+        raise ValueError(f"Month {month} is out of range: use 1 (January) to 12 (December).")
+    today = dt.date.today()
+    if (year, month) < FIRST_MONTH:
+        raise ValueError(
+            f"No {colour} taxi data for {year}-{month:02d}: the TLC's records start in "
+            f"{FIRST_MONTH[0]}-{FIRST_MONTH[1]:02d}. The module uses 2021-01 and 2021-02."
+        )
+    if (year, month) >= (today.year, today.month):
+        raise ValueError(
+            f"No {colour} taxi data for {year}-{month:02d} yet: the TLC publishes a month "
+            "after it ends. The module uses 2021-01 and 2021-02."
+        )
+
+
+def file_name(colour: str, year: int, month: int) -> str:
+    """The TLC's file name for one month, e.g. ``green_tripdata_2021-01.parquet``."""
+    return f"{colour}_tripdata_{year:04d}-{month:02d}.parquet"
+
+
+def data_dir() -> Path:
+    """The download cache: ``COURSE_DATA_DIR``, else ``data/`` at the course's root."""
+    configured = os.environ.get("COURSE_DATA_DIR")
+    return Path(configured) if configured else Path(__file__).resolve().parents[1] / "data"
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+
+
+def load_trips(
+    colour: str = "green", year: int = 2021, month: int = 1, source: str | None = None
+) -> pd.DataFrame:
+    """One month of taxi trips with the TLC's schema.
+
+    ``source`` is ``"sample"`` (the default: generated offline, deterministic) or
+    ``"tlc"`` (the real file, downloaded once). Without an argument it is taken from the
+    ``COURSE_DATA_SOURCE`` environment variable, so a learner can switch every notebook
+    to the real data without editing any of them.
+    """
+    source = source or os.environ.get("COURSE_DATA_SOURCE") or "sample"
+    if source not in SOURCES:
+        raise ValueError(
+            f"Unknown data source {source!r}: use 'sample' (offline, the default) or 'tlc' "
+            "(download the real files). Check the COURSE_DATA_SOURCE environment variable."
+        )
+    validate_month(colour, year, month)
+    if source == "sample":
+        return generate_sample(year, month)
+    return read_trips(download_trips(colour, year, month))
+
+
+def read_trips(path: str | Path) -> pd.DataFrame:
+    """Read a TLC parquet file, with an error that says what to do when it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise TripDataError(
+            f"Trip data file not found: {path}. Download it with "
+            "helpers.data.download_trips(colour, year, month), or use the offline sample "
+            "(unset COURSE_DATA_SOURCE)."
+        )
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise TripDataError(
+            f"{path} is not a readable parquet file ({type(exc).__name__}). It is probably "
+            "a broken download: delete it and run again to download it afresh."
+        ) from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise TripDataError(
+            f"{path} lacks the columns {missing} of a TLC green-taxi file. "
+            "Is it a green-taxi file? Yellow-taxi files use tpep_* instead of lpep_*."
+        )
+    return df
+
+
+def download_trips(
+    colour: str, year: int, month: int, *, base_url: str | None = None, timeout: float = 60
+) -> Path:
+    """Download one month's TLC file into :func:`data_dir` once; return its path.
+
+    The file is written under a temporary name and renamed when complete, so an
+    interrupted download never leaves a half file that looks like a good one.
+    """
+    validate_month(colour, year, month)
+    name = file_name(colour, year, month)
+    target = data_dir() / name
+    if target.is_file():
+        return target
+    base = (base_url or os.environ.get("COURSE_TLC_BASE_URL") or TLC_BASE_URL).rstrip("/")
+    url = f"{base}/{name}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            shutil.copyfileobj(resp, out)
+        os.replace(partial, target)
+    except (urllib.error.URLError, OSError) as exc:
+        Path(partial).unlink(missing_ok=True)
+        reason = getattr(exc, "reason", exc)
+        raise TripDataError(
+            f"Could not download {url} ({reason}). Check your internet connection, or work "
+            "offline with the course's sample data: unset COURSE_DATA_SOURCE (or pass "
+            "source='sample')."
+        ) from exc
+    return target
+
+
+# --------------------------------------------------------------------------------------
+# The course's feature preparation
+
+
+def prepare_features(df: pd.DataFrame) -> pd.DataFrame:
+    """The module's preparation: trip duration in minutes, 1-60 minutes kept, ``PU_DO``.
+
+    Adds ``duration`` (minutes) and ``PU_DO`` (pickup and drop-off zone joined by ``_``,
+    a categorical feature) and keeps ``trip_distance`` numeric. Returns a new frame.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"The trip data lacks the columns {missing}. Load it with helpers.data.load_trips "
+            "or read a TLC green-taxi parquet file."
+        )
+    df = df.copy()
+    elapsed = df["lpep_dropoff_datetime"] - df["lpep_pickup_datetime"]
+    df["duration"] = elapsed.dt.total_seconds() / 60
+    df = df[(df["duration"] >= MIN_MINUTES) & (df["duration"] <= MAX_MINUTES)].copy()
+    if df.empty:
+        raise ValueError(
+            f"No trip lasts {MIN_MINUTES}-{MAX_MINUTES} minutes: are the pickup and drop-off "
+            "columns swapped or empty?"
+        )
+    zones = ["PULocationID", "DOLocationID"]
+    df[zones] = df[zones].astype(str)
+    df["PU_DO"] = df["PULocationID"] + "_" + df["DOLocationID"]
+    df["trip_distance"] = df["trip_distance"].astype(float)
+    return df
+
+
+# --------------------------------------------------------------------------------------
+# The offline sample
+
+SAMPLE_TRIPS_PER_MONTH = 12_000
+_POPULAR_ZONES = np.array(
+    [74, 75, 41, 166, 7, 82, 97, 95, 42, 244, 129, 181, 260, 65, 116, 152, 255, 25, 226, 43,
+     61, 33, 49, 112, 80, 17, 146, 179, 138, 236, 24, 223, 92, 56, 193, 83, 168, 69, 247, 52]
+)
+
+
+def _zone_map() -> tuple[np.ndarray, np.ndarray]:
+    """Fixed positions (miles) and congestion of all 265 zones, the same every month.
+
+    Fixing the map is what lets a model trained on January predict February.
+    """
+    rng = np.random.default_rng(2013)
+    position = rng.uniform(0, 8, size=(266, 2))
+    congestion = rng.lognormal(0, 0.25, size=266)
+    return position, congestion
+
+
+def generate_sample(year: int, month: int, n: int = SAMPLE_TRIPS_PER_MONTH) -> pd.DataFrame:
+    """Generate one month of green-taxi trips, deterministic for a given year and month.
+
+    A trip's duration is driving time (speed falls with congestion of both zones and at
+    rush hour, rises with trip length as longer trips use highways) plus a fixed pickup
+    overhead, times noise. About 3% of trips fall outside 1-60 minutes, as in the real
+    data, and about 5% lack the fields a street-hail meter leaves empty.
+    """
+    rng = np.random.default_rng(year * 100 + month)
+    position, congestion = _zone_map()
+
+    weights = 1 / np.arange(1, len(_POPULAR_ZONES) + 1) ** 0.8
+    weights /= weights.sum()
+
+    def zones(size: int) -> np.ndarray:
+        popular = rng.choice(_POPULAR_ZONES, size=size, p=weights)
+        anywhere = rng.integers(1, 266, size=size)
+        return np.where(rng.random(size) < 0.93, popular, anywhere)
+
+    pu, do = zones(n), zones(n)
+    same_area = rng.random(n) < 0.25  # many green-taxi trips stay in their zone
+    do = np.where(same_area, pu, do)
+    straight = np.linalg.norm(position[pu] - position[do], axis=1)
+    distance = np.where(
+        pu == do,
+        rng.gamma(2.0, 0.45, n),
+        straight * 1.3 * rng.lognormal(0, 0.15, n),
+    )
+    distance = np.round(np.maximum(distance, 0.01), 2)
+
+    days = pd.Timestamp(year=year, month=month, day=1).days_in_month
+    hour_weights = np.array(
+        [2, 1.5, 1, 0.8, 0.8, 1.2, 2.5, 4, 5, 4.5, 4, 4, 4.2, 4.3, 4.6, 5, 5.2, 5.4, 5, 4.2,
+         3.6, 3.2, 2.8, 2.4]
+    )
+    hour = rng.choice(24, size=n, p=hour_weights / hour_weights.sum())
+    start = pd.Timestamp(year=year, month=month, day=1)
+    pickup = (
+        start
+        + pd.to_timedelta(rng.integers(0, days, n), unit="D")
+        + pd.to_timedelta(hour, unit="h")
+        + pd.to_timedelta(rng.integers(0, 3600, n), unit="s")
+    )
+
+    rush = np.isin(hour, [7, 8, 9, 16, 17, 18, 19])
+    night = (hour >= 22) | (hour <= 5)
+    time_factor = np.where(rush, 0.72, np.where(night, 1.25, 1.0))
+    highway = 1 + 0.9 * (1 - np.exp(-distance / 4))
+    speed = 12 * time_factor * highway / np.sqrt(congestion[pu] * congestion[do])
+    minutes = (2 + 60 * distance / speed) * rng.lognormal(0, 0.22, n)
+
+    outlier = rng.random(n)
+    minutes = np.where(outlier < 0.015, rng.uniform(0, 1, n), minutes)  # cancelled, test rides
+    minutes = np.where(outlier > 0.988, rng.uniform(61, 1440, n), minutes)  # meter left on
+    dropoff = pickup + pd.to_timedelta(np.round(minutes * 60), unit="s")
+
+    fare = np.round(2.5 + 2.5 * distance + 0.5 * np.clip(minutes, 0, 90), 2)
+    tip = np.round(np.where(rng.random(n) < 0.4, fare * rng.uniform(0.1, 0.25, n), 0), 2)
+    tolls = np.where(distance > 8, np.where(rng.random(n) < 0.2, 6.55, 0.0), 0.0)
+    extra = np.where(night | rush, np.where(night, 0.5, 1.0), 0.0)
+    congestion_fee = np.where(rng.random(n) < 0.1, 2.75, 0.0)
+    total = np.round(fare + extra + 0.5 + tip + tolls + 0.3 + congestion_fee, 2)
+
+    street_hail = rng.random(n) >= 0.05
+    sure = lambda values: np.where(street_hail, values, np.nan)  # noqa: E731
+
+    df = pd.DataFrame(
+        {
+            "VendorID": rng.choice([1, 2], size=n, p=[0.15, 0.85]).astype("int64"),
+            "lpep_pickup_datetime": pickup.astype("datetime64[us]"),
+            "lpep_dropoff_datetime": dropoff.astype("datetime64[us]"),
+            "store_and_fwd_flag": pd.Series(
+                np.where(street_hail, np.where(rng.random(n) < 0.01, "Y", "N"), None),
+                dtype="object",
+            ),
+            "RatecodeID": sure(np.where(rng.random(n) < 0.97, 1.0, 5.0)),
+            "PULocationID": pu.astype("int64"),
+            "DOLocationID": do.astype("int64"),
+            "passenger_count": sure(rng.choice([1.0, 2.0, 3.0, 5.0], size=n, p=[0.85, 0.1, 0.03, 0.02])),
+            "trip_distance": distance,
+            "fare_amount": fare,
+            "extra": extra,
+            "mta_tax": np.full(n, 0.5),
+            "tip_amount": tip,
+            "tolls_amount": tolls,
+            "ehail_fee": np.full(n, np.nan),
+            "improvement_surcharge": np.full(n, 0.3),
+            "total_amount": total,
+            "payment_type": sure(rng.choice([1.0, 2.0, 3.0], size=n, p=[0.55, 0.43, 0.02])),
+            "trip_type": sure(np.where(rng.random(n) < 0.98, 1.0, 2.0)),
+            "congestion_surcharge": sure(congestion_fee),
+        },
+        columns=list(TLC_GREEN_COLUMNS),
+    )
+    return df.sort_values("lpep_pickup_datetime", ignore_index=True)

@@ -1,0 +1,58 @@
+"""A setup check: is every package the course pins installed, at the pinned version?
+
+Notebook 00 runs :func:`check_environment`. A learner reads one line per package,
+``[ OK ]`` or ``[FAIL]``, and knows at a glance whether setup worked. The list comes from
+``requirements.txt`` itself, so the check can never disagree with the install command.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements.txt"
+MIN_PYTHON = (3, 10)
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
+
+
+def pinned_requirements(path: Path = REQUIREMENTS) -> dict[str, str]:
+    """Package name -> exact version, for every ``name==version`` line of a requirements file."""
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _PIN.match(line)
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def installed_version(package: str) -> str | None:
+    """The installed version of a distribution, or None when it is not installed."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def check_environment(path: Path = REQUIREMENTS) -> bool:
+    """Print ``[ OK ]`` or ``[FAIL]`` for Python and each pinned package; True if all OK."""
+    python_ok = sys.version_info[:2] >= MIN_PYTHON
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    lines = [_line(python_ok, "python", python, f">= {MIN_PYTHON[0]}.{MIN_PYTHON[1]}")]
+    all_ok = python_ok
+    for package, wanted in pinned_requirements(path).items():
+        found = installed_version(package)
+        ok = found == wanted
+        all_ok &= ok
+        lines.append(_line(ok, package, found or "not installed", wanted))
+    print("\n".join(lines))
+    if not all_ok:
+        print("\nFix: from the course folder run  pip install -r requirements.txt")
+    return all_ok
+
+
+def _line(ok: bool, package: str, found: str, wanted: str) -> str:
+    mark = "[ OK ]" if ok else "[FAIL]"
+    detail = "" if ok else f"  (the course needs {wanted})"
+    return f"{mark} {package} {found}{detail}"
