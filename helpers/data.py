@@ -247,7 +247,7 @@ def _zone_map() -> tuple[np.ndarray, np.ndarray]:
     """
     rng = np.random.default_rng(2013)
     position = rng.uniform(0, 8, size=(266, 2))
-    congestion = rng.lognormal(0, 0.25, size=266)
+    congestion = rng.lognormal(0, 0.45, size=266)
     return position, congestion
 
 
