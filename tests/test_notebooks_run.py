@@ -1,0 +1,66 @@
+"""Every notebook passes strict nbval: alone in an empty folder, and twice in one folder.
+
+Strict means every stored output is compared (after nbval_sanitize.cfg), so a notebook
+that runs but prints something else than what a learner reads on GitHub fails here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from notebook_runs import (
+    NOTEBOOKS,
+    ROOT,
+    copy_notebooks,
+    offline_prefix,
+    report,
+    run_nbval,
+)
+
+pytestmark = pytest.mark.notebooks
+OFFLINE = offline_prefix() is not None
+TRACKING_NOTEBOOKS = [nb for nb in NOTEBOOKS if not nb.name.startswith("00_")]
+
+
+def git_status() -> str:
+    if not (ROOT / ".git").exists():
+        return ""
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+
+
+def test_network_isolation_works_in_ci():
+    """CI must prove the course offline; a learner's laptop may not be able to."""
+    if not OFFLINE:
+        assert not os.environ.get("CI"), "CI needs 'unshare --net' (util-linux) and 'ip' (iproute2)"
+        pytest.skip("no network namespaces here: notebooks run with the network on")
+    links = subprocess.run([*offline_prefix(), "ip", "-o", "link"], capture_output=True,
+                           text=True, check=True).stdout
+    names = [line.split(":")[1].strip() for line in links.splitlines()]
+    assert names == ["lo"], f"the offline namespace has other interfaces: {names}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_passes_alone_in_an_empty_folder(notebook, tmp_path):
+    [copy] = copy_notebooks(tmp_path, [notebook])
+    result = run_nbval(tmp_path, [copy], offline=OFFLINE)
+    assert result.returncode == 0, report(result)
+    assert "passed" in result.stdout
+    if notebook in TRACKING_NOTEBOOKS:
+        # The store is created next to the notebook, where `mlflow ui` is told to look.
+        assert (tmp_path / "mlflow.db").is_file()
+
+
+def test_all_notebooks_pass_twice_in_one_folder(tmp_path):
+    before = git_status()
+    copies = copy_notebooks(tmp_path)
+    for attempt in ("first", "second"):
+        result = run_nbval(tmp_path, copies, offline=OFFLINE)
+        assert result.returncode == 0, f"{attempt} run:\n{report(result)}"
+    assert not (ROOT / "notebooks" / "mlflow.db").exists() or before == git_status()
+    assert git_status() == before, "running the notebooks changed the working tree"
