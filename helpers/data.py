@@ -234,10 +234,12 @@ def prepare_features(df: pd.DataFrame) -> pd.DataFrame:
 # The offline sample
 
 SAMPLE_TRIPS_PER_MONTH = 12_000
+# fmt: off
 _POPULAR_ZONES = np.array(
     [74, 75, 41, 166, 7, 82, 97, 95, 42, 244, 129, 181, 260, 65, 116, 152, 255, 25, 226, 43,
      61, 33, 49, 112, 80, 17, 146, 179, 138, 236, 24, 223, 92, 56, 193, 83, 168, 69, 247, 52]
 )
+# fmt: on
 
 
 def _zone_map() -> tuple[np.ndarray, np.ndarray]:
@@ -282,10 +284,12 @@ def generate_sample(year: int, month: int, n: int = SAMPLE_TRIPS_PER_MONTH) -> p
     distance = np.round(np.maximum(distance, 0.01), 2)
 
     days = pd.Timestamp(year=year, month=month, day=1).days_in_month
+    # fmt: off
     hour_weights = np.array(
         [2, 1.5, 1, 0.8, 0.8, 1.2, 2.5, 4, 5, 4.5, 4, 4, 4.2, 4.3, 4.6, 5, 5.2, 5.4, 5, 4.2,
          3.6, 3.2, 2.8, 2.4]
     )
+    # fmt: on
     hour = rng.choice(24, size=n, p=hour_weights / hour_weights.sum())
     start = pd.Timestamp(year=year, month=month, day=1)
     pickup = (
@@ -314,8 +318,12 @@ def generate_sample(year: int, month: int, n: int = SAMPLE_TRIPS_PER_MONTH) -> p
     congestion_fee = np.where(rng.random(n) < 0.1, 2.75, 0.0)
     total = np.round(fare + extra + 0.5 + tip + tolls + 0.3 + congestion_fee, 2)
 
-    street_hail = rng.random(n) >= 0.05
-    sure = lambda values: np.where(street_hail, values, np.nan)  # noqa: E731
+    street_hail = rng.random(n) >= 0.05  # the rest come from apps: no meter fields
+
+    def sure(values: np.ndarray) -> np.ndarray:
+        return np.where(street_hail, values, np.nan)
+
+    passengers = rng.choice([1.0, 2.0, 3.0, 5.0], size=n, p=[0.85, 0.1, 0.03, 0.02])
 
     df = pd.DataFrame(
         {
@@ -324,12 +332,12 @@ def generate_sample(year: int, month: int, n: int = SAMPLE_TRIPS_PER_MONTH) -> p
             "lpep_dropoff_datetime": dropoff.astype("datetime64[us]"),
             "store_and_fwd_flag": pd.Series(
                 np.where(street_hail, np.where(rng.random(n) < 0.01, "Y", "N"), None),
-                dtype="object",
+                dtype="str",  # what pandas reads from the TLC's parquet files
             ),
             "RatecodeID": sure(np.where(rng.random(n) < 0.97, 1.0, 5.0)),
             "PULocationID": pu.astype("int64"),
             "DOLocationID": do.astype("int64"),
-            "passenger_count": sure(rng.choice([1.0, 2.0, 3.0, 5.0], size=n, p=[0.85, 0.1, 0.03, 0.02])),
+            "passenger_count": sure(passengers),
             "trip_distance": distance,
             "fare_amount": fare,
             "extra": extra,

@@ -49,9 +49,17 @@ def copy_notebooks(folder: Path, notebooks: list[Path] | None = None) -> list[Pa
 def run_nbval(folder: Path, notebooks: list[Path], *, offline: bool) -> subprocess.CompletedProcess:
     """Run strict nbval on ``notebooks`` (in order) with ``folder`` as working directory."""
     command = [
-        sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
-        "--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout=300",
-        "-p", "no:cacheprovider", "-q",
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval",
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        str(SANITIZE),
+        "--nbval-cell-timeout=300",
+        "-p",
+        "no:cacheprovider",
+        "-q",
         *[nb.name for nb in notebooks],
     ]
     if offline:

@@ -10,7 +10,6 @@ import os
 import subprocess
 
 import pytest
-
 from notebook_runs import (
     NOTEBOOKS,
     ROOT,
@@ -30,7 +29,10 @@ def git_status() -> str:
         return ""
     return subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 
@@ -39,8 +41,9 @@ def test_network_isolation_works_in_ci():
     if not OFFLINE:
         assert not os.environ.get("CI"), "CI needs 'unshare --net' (util-linux) and 'ip' (iproute2)"
         pytest.skip("no network namespaces here: notebooks run with the network on")
-    links = subprocess.run([*offline_prefix(), "ip", "-o", "link"], capture_output=True,
-                           text=True, check=True).stdout
+    links = subprocess.run(
+        [*offline_prefix(), "ip", "-o", "link"], capture_output=True, text=True, check=True
+    ).stdout
     names = [line.split(":")[1].strip() for line in links.splitlines()]
     assert names == ["lo"], f"the offline namespace has other interfaces: {names}"
 

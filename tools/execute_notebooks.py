@@ -12,7 +12,6 @@ in order, in one scratch folder (as a learner would, but without touching your o
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 from pathlib import Path

@@ -1,0 +1,256 @@
+"""helpers.data: the offline sample is realistic and stable; the real-data path works offline.
+
+The download tests serve files from an HTTP server on 127.0.0.1: the real TLC address is
+never contacted.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.metrics import root_mean_squared_error
+
+from helpers import data
+
+# ---------------------------------------------------------------------------------------
+# The offline sample
+
+
+@pytest.fixture(scope="module")
+def january() -> pd.DataFrame:
+    return data.load_trips("green", 2021, 1, source="sample")
+
+
+def test_sample_has_the_tlc_green_schema(january):
+    assert tuple(january.columns) == data.TLC_GREEN_COLUMNS
+    assert str(january["lpep_pickup_datetime"].dtype).startswith("datetime64")
+    assert january["PULocationID"].between(1, 265).all()
+    assert january["DOLocationID"].between(1, 265).all()
+    assert january["VendorID"].isin([1, 2]).all()
+    assert (january["trip_distance"] > 0).all()
+    assert len(january) == data.SAMPLE_TRIPS_PER_MONTH
+
+
+def test_sample_lies_in_its_month(january):
+    assert january["lpep_pickup_datetime"].min() >= pd.Timestamp("2021-01-01")
+    assert january["lpep_pickup_datetime"].max() < pd.Timestamp("2021-02-01")
+    assert january["lpep_pickup_datetime"].is_monotonic_increasing
+
+
+def test_sample_is_deterministic_and_differs_by_month(january):
+    pd.testing.assert_frame_equal(january, data.load_trips("green", 2021, 1, source="sample"))
+    february = data.load_trips("green", 2021, 2, source="sample")
+    assert not february["trip_distance"].equals(january["trip_distance"])
+    assert february["lpep_pickup_datetime"].dt.month.eq(2).all()
+
+
+def test_sample_has_outliers_and_missing_values_like_the_real_data(january):
+    minutes = (
+        january["lpep_dropoff_datetime"] - january["lpep_pickup_datetime"]
+    ).dt.total_seconds() / 60
+    outside = ~minutes.between(1, 60)
+    assert 0.01 < outside.mean() < 0.06
+    assert (minutes > 60).any() and (minutes < 1).any()
+    for column in ("passenger_count", "RatecodeID", "payment_type", "store_and_fwd_flag"):
+        assert 0.02 < january[column].isna().mean() < 0.10, column
+    assert january["ehail_fee"].isna().all()
+
+
+def test_duration_depends_on_distance_and_hour(january):
+    df = data.prepare_features(january)
+    assert df["duration"].corr(df["trip_distance"]) > 0.6
+    short = df[df["trip_distance"].between(2, 4)]
+    hour = short["lpep_pickup_datetime"].dt.hour
+    rush = short[hour.isin([8, 17])]["duration"].median()
+    night = short[hour.isin([1, 2, 3])]["duration"].median()
+    assert rush > night * 1.2
+
+
+def test_baseline_rmse_is_plausible_and_a_better_model_beats_it(january):
+    """The module's baseline lands at several minutes; regularisation helps (notebook 04)."""
+    train = data.prepare_features(january)
+    val = data.prepare_features(data.load_trips("green", 2021, 2, source="sample"))
+    features = ["PU_DO", "trip_distance"]
+    dv = DictVectorizer()
+    X_train = dv.fit_transform(train[features].to_dict(orient="records"))
+    X_val = dv.transform(val[features].to_dict(orient="records"))
+
+    def rmse(model):
+        model.fit(X_train, train["duration"])
+        return root_mean_squared_error(val["duration"], model.predict(X_val))
+
+    baseline = rmse(LinearRegression())
+    assert 4 < baseline < 10
+    assert rmse(Ridge(alpha=1.0)) < baseline - 0.1
+    distance_only = LinearRegression().fit(train[["trip_distance"]], train["duration"])
+    distance_rmse = root_mean_squared_error(
+        val["duration"], distance_only.predict(val[["trip_distance"]])
+    )
+    assert baseline < distance_rmse, "the route (PU_DO) must carry information"
+
+
+# ---------------------------------------------------------------------------------------
+# Feature preparation
+
+
+def test_prepare_features_follows_the_module(january):
+    df = data.prepare_features(january)
+    assert df["duration"].between(1, 60).all()
+    assert len(df) < len(january)
+    first = df.iloc[0]
+    assert first["PU_DO"] == f"{first['PULocationID']}_{first['DOLocationID']}"
+    assert df["trip_distance"].dtype == np.float64
+    assert "duration" not in january.columns, "the input frame must not change"
+
+
+def test_prepare_features_names_missing_columns(january):
+    with pytest.raises(ValueError, match=r"lacks the columns \['trip_distance'\]"):
+        data.prepare_features(january.drop(columns="trip_distance"))
+
+
+def test_prepare_features_explains_an_empty_result(january):
+    swapped = january.rename(
+        columns={
+            "lpep_pickup_datetime": "lpep_dropoff_datetime",
+            "lpep_dropoff_datetime": "lpep_pickup_datetime",
+        }
+    )
+    with pytest.raises(ValueError, match="swapped"):
+        data.prepare_features(swapped)
+
+
+# ---------------------------------------------------------------------------------------
+# Choosing a month
+
+
+@pytest.mark.parametrize(
+    ("colour", "year", "month", "message"),
+    [
+        ("purple", 2021, 1, "Unknown taxi colour 'purple'.*'green'"),
+        ("green", 2021, 13, "Month 13 is out of range: use 1"),
+        ("green", 2021, 0, "Month 0 is out of range"),
+        ("green", 2012, 5, "records start in 2013-08"),
+        ("green", 2999, 1, "publishes a month after it ends"),
+        ("green", "2021", 1, "must be integers"),
+    ],
+)
+def test_bad_months_get_a_clear_error(colour, year, month, message):
+    with pytest.raises(ValueError, match=message):
+        data.load_trips(colour, year, month)
+
+
+def test_unknown_source_names_the_environment_variable(monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_SOURCE", "s3")
+    with pytest.raises(ValueError, match="COURSE_DATA_SOURCE"):
+        data.load_trips("green", 2021, 1)
+
+
+def test_sample_is_the_default(monkeypatch):
+    monkeypatch.delenv("COURSE_DATA_SOURCE", raising=False)
+    monkeypatch.setenv("COURSE_TLC_BASE_URL", "http://127.0.0.1:9/nothing-here")
+    assert len(data.load_trips("green", 2021, 1)) == data.SAMPLE_TRIPS_PER_MONTH
+
+
+# ---------------------------------------------------------------------------------------
+# Reading and downloading real files
+
+
+def test_read_trips_missing_file_names_the_fix(tmp_path):
+    with pytest.raises(data.TripDataError, match="not found.*download_trips.*offline sample"):
+        data.read_trips(tmp_path / "green_tripdata_2021-01.parquet")
+
+
+def test_read_trips_corrupt_file_says_delete_and_retry(tmp_path):
+    broken = tmp_path / "green_tripdata_2021-01.parquet"
+    broken.write_bytes(b"PAR1 this is not really parquet")
+    with pytest.raises(data.TripDataError, match="broken download: delete it"):
+        data.read_trips(broken)
+
+
+def test_read_trips_wrong_kind_of_file(tmp_path, january):
+    yellow = tmp_path / "yellow_tripdata_2021-01.parquet"
+    january.rename(columns=lambda c: c.replace("lpep_", "tpep_")).to_parquet(yellow)
+    with pytest.raises(data.TripDataError, match="tpep_"):
+        data.read_trips(yellow)
+
+
+class _Server:
+    """A static file server on 127.0.0.1 that counts the requests it answers."""
+
+    def __init__(self, folder: Path):
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the standard library's name)
+                server.requests.append(self.path)
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        handler = functools.partial(Handler, directory=str(folder))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/trip-data"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def tlc_server(tmp_path, january):
+    published = tmp_path / "published" / "trip-data"
+    published.mkdir(parents=True)
+    january.to_parquet(published / "green_tripdata_2021-01.parquet")
+    server = _Server(published.parent)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(folder))
+    return folder
+
+
+def test_download_once_then_read_from_the_cache(tlc_server, cache, monkeypatch, january):
+    monkeypatch.setenv("COURSE_DATA_SOURCE", "tlc")
+    monkeypatch.setenv("COURSE_TLC_BASE_URL", tlc_server.url)
+    first = data.load_trips("green", 2021, 1)
+    second = data.load_trips("green", 2021, 1)
+    pd.testing.assert_frame_equal(first, january)
+    pd.testing.assert_frame_equal(second, january)
+    assert tlc_server.requests == ["/trip-data/green_tripdata_2021-01.parquet"]
+    assert sorted(p.name for p in cache.iterdir()) == ["green_tripdata_2021-01.parquet"]
+
+
+def test_month_not_published_names_the_url_and_the_fallback(tlc_server, cache):
+    with pytest.raises(data.TripDataError) as error:
+        data.download_trips("green", 2021, 2, base_url=tlc_server.url)
+    message = str(error.value)
+    assert f"{tlc_server.url}/green_tripdata_2021-02.parquet" in message
+    assert "unset COURSE_DATA_SOURCE" in message
+    assert not cache.exists() or not any(cache.iterdir()), "no partial file may stay behind"
+
+
+def test_unreachable_server_names_the_url_and_the_fallback(cache):
+    with pytest.raises(data.TripDataError, match=r"http://127\.0\.0\.1:9/.*offline"):
+        data.download_trips("green", 2021, 1, base_url="http://127.0.0.1:9", timeout=5)
+    assert not any(cache.iterdir())
+
+
+def test_data_dir_defaults_to_the_course_root(monkeypatch):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert data.data_dir() == Path(data.__file__).resolve().parents[1] / "data"

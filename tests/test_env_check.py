@@ -1,0 +1,36 @@
+"""helpers.env: the setup check of notebook 00 says [ OK ] or [FAIL] truthfully."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from helpers import env
+
+
+def test_pins_are_read_from_requirements_txt():
+    pins = env.pinned_requirements()
+    assert pins["mlflow"] == version("mlflow")
+    assert "-e" not in pins and "." not in pins
+
+
+def test_this_environment_passes(capsys):
+    assert env.check_environment() is True
+    out = capsys.readouterr().out
+    assert "[FAIL]" not in out
+    assert f"[ OK ] mlflow {version('mlflow')}" in out
+
+
+def test_wrong_and_missing_packages_fail_with_the_fix(tmp_path, capsys):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        "mlflow==0.0.1  # too old\n"
+        "no-such-package-for-this-course==1.0\n"
+        f"pandas=={version('pandas')}\n"
+        "-e .\n"
+    )
+    assert env.check_environment(requirements) is False
+    out = capsys.readouterr().out
+    assert f"[FAIL] mlflow {version('mlflow')}  (the course needs 0.0.1)" in out
+    assert "[FAIL] no-such-package-for-this-course not installed" in out
+    assert f"[ OK ] pandas {version('pandas')}" in out
+    assert "pip install -r requirements.txt" in out

@@ -1,0 +1,152 @@
+"""The stored notebooks meet the course's standards, read straight from the .ipynb files.
+
+These checks need no kernel: they catch what strict nbval would silently accept, such as
+an unrun cell (nbval skips it) or an output that is right but must not be published (a
+warning, a machine path).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from notebook_runs import NOTEBOOKS
+
+IGNORE_MARKERS = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")
+MACHINE_PATH = re.compile(r"(/root/|/home/|/tmp/|/work/|/Users/|/private/var/|[A-Za-z]:\\\\)")
+DEPRECATED_APIS = {
+    r"\blist_experiments\(": "mlflow.search_experiments",
+    r"\blist_registered_models\(": "MlflowClient.search_registered_models",
+    r"\blist_run_infos\(": "mlflow.search_runs",
+    r"\btransition_model_version_stage\(": "a registered model alias",
+    r"\bget_latest_versions\(": "MlflowClient.get_model_version_by_alias",
+    r"squared\s*=\s*False": "sklearn.metrics.root_mean_squared_error",
+    r"log_model\((?:[^()]|\([^()]*\))*\bartifact_path\s*=": "log_model(name=...)",
+}
+"""Removed or deprecated calls (regex) and what replaced them."""
+
+
+def cells(notebook: Path) -> list[dict]:
+    return json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def code_cells(notebook: Path) -> list[dict]:
+    return [c for c in cells(notebook) if c["cell_type"] == "code"]
+
+
+def markdown(notebook: Path) -> str:
+    return "\n".join(source(c) for c in cells(notebook) if c["cell_type"] == "markdown")
+
+
+by_name = pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+
+
+def test_notebooks_are_numbered_in_course_order():
+    names = [nb.name for nb in NOTEBOOKS]
+    assert names[:5] == [
+        "00_setup.ipynb",
+        "01_set_tracking_uri.ipynb",
+        "02_set_experiment.ipynb",
+        "03_start_run.ipynb",
+        "04_set_tag.ipynb",
+    ]
+    assert [int(n[:2]) for n in names] == list(range(len(names))), "numbers have a gap"
+
+
+@by_name
+def test_notebook_has_the_course_shape(notebook):
+    first = source(cells(notebook)[0])
+    assert first.startswith("# "), "the first cell must be the H1 title"
+    text = markdown(notebook)
+    for part in ("In this notebook you will", "## Try it yourself", "### Solution", "## Summary"):
+        assert part in text, f"missing '{part}'"
+    if notebook != NOTEBOOKS[-1]:
+        assert "**Next:**" in text
+
+
+@by_name
+def test_every_code_cell_was_run_in_order(notebook):
+    counts = [c["execution_count"] for c in code_cells(notebook)]
+    assert None not in counts, "an unrun cell is silently skipped by nbval"
+    assert counts == list(range(1, len(counts) + 1)), "outputs come from one top-to-bottom run"
+
+
+@by_name
+def test_outputs_hold_no_noise_or_machine_details(notebook):
+    for cell in code_cells(notebook):
+        for output in cell["outputs"]:
+            text = json.dumps(output)
+            assert output.get("name") != "stderr", f"stderr output in: {source(cell)[:60]}"
+            assert output["output_type"] != "error", f"an error in: {source(cell)[:60]}"
+            assert "Warning" not in text, f"a warning in: {source(cell)[:60]}"
+            assert not MACHINE_PATH.search(text), f"a machine path in: {source(cell)[:60]}"
+
+
+@by_name
+def test_at_least_70_percent_of_outputs_are_compared(notebook):
+    with_output = [c for c in code_cells(notebook) if c["outputs"]]
+    ignored = [c for c in with_output if any(m in source(c) for m in IGNORE_MARKERS)]
+    assert with_output, "a notebook with no output teaches nothing checkable"
+    assert len(ignored) <= 0.3 * len(with_output)
+    for cell in ignored:
+        marker_line = next(line for line in source(cell).splitlines() if "NBVAL_" in line)
+        assert len(marker_line.split("NBVAL_")[1].split(maxsplit=1)) == 2, (
+            "an ignored output must say why on the marker's line"
+        )
+
+
+@by_name
+def test_no_deprecated_mlflow_or_sklearn_api(notebook):
+    code = "\n".join(source(c) for c in code_cells(notebook))
+    for pattern, replacement in DEPRECATED_APIS.items():
+        found = re.search(pattern, code)
+        assert not found, f"{found.group(0)!r} is deprecated or removed: use {replacement}"
+
+
+def test_the_deprecated_api_check_catches_what_it_should():
+    old_code = [
+        "mlflow.list_experiments()",
+        "client.transition_model_version_stage(name, 1, 'Production')",
+        "mean_squared_error(y, p, squared=False)",
+        "mlflow.sklearn.log_model(model, artifact_path='model', input_example=X[:5])",
+        'mlflow.sklearn.log_model(\n    model,\n    artifact_path="model")',
+    ]
+    for code in old_code:
+        assert any(re.search(p, code) for p in DEPRECATED_APIS), code
+    assert not any(
+        re.search(p, 'mlflow.log_artifact(path, artifact_path="x")') for p in DEPRECATED_APIS
+    )
+
+
+@by_name
+def test_notebooks_import_helpers_without_path_hacks(notebook):
+    for cell in code_cells(notebook):
+        assert "sys.path" not in source(cell), "helpers is installed by the setup command"
+
+
+@by_name
+def test_tracking_notebooks_use_the_course_store_literally(notebook):
+    code = "\n".join(source(c) for c in code_cells(notebook))
+    if "import mlflow" in code and "set_experiment" in code:
+        assert 'mlflow.set_tracking_uri("sqlite:///mlflow.db")' in code
+
+
+def test_seed_calls_are_taught_literally():
+    everything = "\n".join(
+        source(c) for nb in NOTEBOOKS for c in cells(nb) if c["cell_type"] == "code"
+    )
+    for call in (
+        'mlflow.set_tracking_uri("sqlite:///mlflow.db")',
+        "mlflow.set_experiment(",
+        "with mlflow.start_run(",
+        'mlflow.set_tag("developer", ',
+    ):
+        assert call in everything
+    prose = "\n".join(markdown(nb) for nb in NOTEBOOKS)
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in prose
