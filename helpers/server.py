@@ -136,6 +136,7 @@ class MlflowServer:
         workers: int = 1,
         timeout: float = 90,
         log: str | Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> MlflowServer:
         """Start the server on 127.0.0.1 and return once it answers.
 
@@ -143,7 +144,8 @@ class MlflowServer:
         :func:`check_store`); otherwise ``mlflow server``, which creates its store.
         ``port=None`` takes 5000 if free, else a free port (and says so); an explicit
         port that is taken is an error. Output goes to ``log`` (default:
-        ``mlflow-server.log`` in ``folder``), never into a notebook.
+        ``mlflow-server.log`` in ``folder``), never into a notebook. ``env`` adds
+        environment variables for the server only, such as a database password.
         """
         folder = Path(folder)
         if ui:
@@ -167,7 +169,7 @@ class MlflowServer:
             command += ["--artifacts-destination", artifacts_destination]
         # The course uses no background jobs (they serve GenAI evaluation): without them
         # the server starts faster, as 2 processes instead of 10.
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
         log_path = Path(log) if log else folder / "mlflow-server.log"
         with open(log_path, "wb") as output:
             process = subprocess.Popen(

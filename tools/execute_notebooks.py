@@ -30,6 +30,7 @@ def execute(paths: list[Path], workdir: Path) -> None:
             nb,
             timeout=600,
             kernel_name="python3",
+            record_timing=False,  # timestamps in cell metadata would make every re-run a diff
             resources={"metadata": {"path": str(workdir)}},
         )
         client.execute()
