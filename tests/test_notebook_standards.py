@@ -115,6 +115,15 @@ def test_no_deprecated_mlflow_or_sklearn_api(notebook):
         assert not found, f"{found.group(0)!r} is deprecated or removed: use {replacement}"
 
 
+def test_no_deprecated_api_in_the_course_code():
+    root = NOTEBOOKS[0].parents[1]
+    for path in sorted([*root.glob("helpers/*.py"), *root.glob("tools/*.py")]):
+        code = path.read_text(encoding="utf-8")
+        for pattern, replacement in DEPRECATED_APIS.items():
+            found = re.search(pattern, code)
+            assert not found, f"{path.name}: {found.group(0)!r} is removed: use {replacement}"
+
+
 def test_the_deprecated_api_check_catches_what_it_should():
     old_code = [
         "mlflow.list_experiments()",
