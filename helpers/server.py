@@ -178,6 +178,8 @@ class MlflowServer:
             )  # fmt: skip
         server = cls(process, f"http://{LOCALHOST}:{port}", command, log_path)
         server._wait_until_ready(timeout)
+        if ui:
+            print(f"MLflow UI: {server.url}")
         return server
 
     def _wait_until_ready(self, timeout: float) -> None:
@@ -245,7 +247,7 @@ def main() -> int:
     except ServerError as error:
         print(f"Cannot start the MLflow UI: {error}", file=sys.stderr)
         return 1
-    print(f"MLflow UI: {server.url}  (Ctrl+C stops it; its log is {server.log})")
+    print(f"Ctrl+C stops it; its log is {server.log}")
     try:
         server.process.wait()
     except KeyboardInterrupt:

@@ -75,3 +75,16 @@ def run_nbval(folder: Path, notebooks: list[Path], *, offline: bool) -> subproce
 def report(result: subprocess.CompletedProcess) -> str:
     """The end of a run's output, for an assertion message."""
     return (result.stdout[-8000:] + "\n" + result.stderr[-3000:]).strip()
+
+
+def git_status() -> str:
+    """`git status` of the course, to prove the tests leave the working tree as it was."""
+    if not (ROOT / ".git").exists():
+        return ""
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout

@@ -12,8 +12,8 @@ import subprocess
 import pytest
 from notebook_runs import (
     NOTEBOOKS,
-    ROOT,
     copy_notebooks,
+    git_status,
     offline_prefix,
     report,
     run_nbval,
@@ -22,18 +22,6 @@ from notebook_runs import (
 pytestmark = pytest.mark.notebooks
 OFFLINE = offline_prefix() is not None
 TRACKING_NOTEBOOKS = [nb for nb in NOTEBOOKS if not nb.name.startswith("00_")]
-
-
-def git_status() -> str:
-    if not (ROOT / ".git").exists():
-        return ""
-    return subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 def test_network_isolation_works_in_ci():
@@ -59,11 +47,9 @@ def test_notebook_passes_alone_in_an_empty_folder(notebook, tmp_path):
         assert (tmp_path / "mlflow.db").is_file()
 
 
-def test_all_notebooks_pass_twice_in_one_folder(tmp_path):
-    before = git_status()
-    copies = copy_notebooks(tmp_path)
-    for attempt in ("first", "second"):
-        result = run_nbval(tmp_path, copies, offline=OFFLINE)
-        assert result.returncode == 0, f"{attempt} run:\n{report(result)}"
-    assert not (ROOT / "notebooks" / "mlflow.db").exists() or before == git_status()
+def test_all_notebooks_pass_twice_in_one_folder(executed_course):
+    folder, first, before = executed_course
+    assert first.returncode == 0, f"first run:\n{report(first)}"
+    second = run_nbval(folder, sorted(folder.glob("[0-9][0-9]_*.ipynb")), offline=OFFLINE)
+    assert second.returncode == 0, f"second run:\n{report(second)}"
     assert git_status() == before, "running the notebooks changed the working tree"
