@@ -61,13 +61,38 @@ def sqlite_path(uri: str, folder: str | Path = ".") -> Path | None:
     return Path(folder) / uri[len(prefix) :] if uri.startswith(prefix) else None
 
 
-def check_store(uri: str, folder: str | Path = ".") -> None:
-    """Refuse a SQLite tracking store that a server could not open, naming the fix.
+KNOWN_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
 
-    Catches what otherwise surfaces as an empty UI or a long traceback: the database does
-    not exist yet, is not a database, or has the schema of an older (or newer) MLflow.
-    Other stores (PostgreSQL, a server URL) are left to MLflow.
+
+def check_uri(uri: str) -> None:
+    """Refuse a tracking URI MLflow 3 cannot use, naming the URI to use instead."""
+    scheme, separator, rest = uri.partition("://")
+    if not separator or scheme == "file":
+        raise ServerError(
+            f"{uri!r} is a file store, which MLflow 3 refuses. Use a database: "
+            "sqlite:///mlflow.db (and `mlflow migrate-filestore` for old runs)."
+        )
+    if scheme == "sqlite" and not rest.startswith("/"):
+        raise ServerError(
+            f"{uri!r} has two slashes, so {rest!r} is read as a host. A SQLite file takes "
+            f"three: sqlite:///{rest}"
+        )
+    if scheme.split("+")[0] not in KNOWN_SCHEMES:
+        raise ServerError(
+            f"Unknown tracking URI scheme {scheme!r} in {uri!r}. Use sqlite:///mlflow.db (a "
+            "file), postgresql://user@host:5432/db (a database) or http://host:port (a server)."
+        )
+
+
+def check_store(uri: str, folder: str | Path = ".") -> None:
+    """Refuse a tracking store that a server could not open, naming the fix.
+
+    Catches what otherwise surfaces as an empty UI or a long traceback: a malformed URI,
+    a SQLite database that does not exist yet, is not a database, or has the schema of an
+    older (or newer) MLflow. Only reads: the store is never changed. Other stores
+    (PostgreSQL, a server URL) are otherwise left to MLflow.
     """
+    check_uri(uri)
     path = sqlite_path(uri, folder)
     if path is None:
         return

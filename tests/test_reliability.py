@@ -1,0 +1,186 @@
+"""Reliability: concurrent writers to one SQLite store, bad tracking URIs, and an old
+database upgraded the documented way without losing a run."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+import threading
+
+import mlflow
+import pytest
+from notebook_runs import NOTEBOOK_DIR, copy_notebooks, report, run_nbval
+
+from helpers.server import ServerError, check_store
+
+RUNS_PER_WRITER = 15
+WRITER = textwrap.dedent(
+    f"""
+    import logging, sys
+    import mlflow
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    name = sys.argv[1]
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    mlflow.set_experiment("concurrent")
+    for i in range({RUNS_PER_WRITER}):
+        with mlflow.start_run(run_name=f"{{name}}-{{i}}"):
+            mlflow.set_tag("writer", name)
+            mlflow.log_params({{f"p{{j}}": j for j in range(5)}})
+            for step in range(10):
+                mlflow.log_metric("loss", 1 / (step + 1), step=step)
+            mlflow.log_metric("rmse", i)
+    """
+)
+
+
+def start_writers(folder) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen([sys.executable, "-c", WRITER, name], cwd=folder,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in ("left", "right")
+    ]  # fmt: skip
+
+
+def assert_both_writers_complete(folder) -> None:
+    client = mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("concurrent")
+    for name in ("left", "right"):
+        runs = client.search_runs(
+            [experiment.experiment_id], filter_string=f"tags.writer = '{name}'"
+        )
+        assert len(runs) == RUNS_PER_WRITER
+        assert sorted(r.data.metrics["rmse"] for r in runs) == list(range(RUNS_PER_WRITER))
+        for run in runs:
+            assert run.info.status == "FINISHED"
+            assert run.data.params == {f"p{j}": str(j) for j in range(5)}
+            history = client.get_metric_history(run.info.run_id, "loss")
+            assert sorted(m.step for m in history) == list(range(10))
+
+
+def test_two_processes_log_to_one_sqlite_store_at_once(tmp_path):
+    """As in the course, the store exists (notebook 01 made it); two writers share it."""
+    mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()
+    writers = start_writers(tmp_path)
+    for writer in writers:
+        _, stderr = writer.communicate(timeout=300)
+        assert writer.returncode == 0, stderr[-3000:]
+    assert_both_writers_complete(tmp_path)
+
+
+def test_two_processes_creating_a_new_store_at_once_lose_nothing(tmp_path):
+    """MLflow 3.17 creates a new SQLite store without a lock: when two processes create
+    the same one at the same instant, one may fail with an alembic error (README,
+    troubleshooting). Rerunning it is the fix, and nothing of either is lost.
+    """
+    writers = start_writers(tmp_path)
+    failed = []
+    for writer in writers:
+        _, stderr = writer.communicate(timeout=300)
+        if writer.returncode != 0:
+            assert "alembic" in stderr or "database is locked" in stderr, stderr[-3000:]
+            failed.append(writer.args[-1])
+    assert len(failed) < 2, "at least one creator must succeed"
+    for name in failed:  # the documented fix: run it again
+        rerun = subprocess.run([sys.executable, "-c", WRITER, name], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert_both_writers_complete(tmp_path)
+
+
+def test_two_notebooks_run_at_once_on_one_store(tmp_path):
+    """After notebook 01 made the store, notebooks 03 and 04 log to it at the same time,
+    as two JupyterLab tabs would."""
+    [first, *copies] = copy_notebooks(
+        tmp_path,
+        [NOTEBOOK_DIR / name for name in
+         ("01_set_tracking_uri.ipynb", "03_start_run.ipynb", "04_set_tag.ipynb")],
+    )  # fmt: skip
+    result = run_nbval(tmp_path, [first], offline=False)
+    assert result.returncode == 0, report(result)
+    results = [None, None]
+
+    def run(index):
+        results[index] = run_nbval(tmp_path, [copies[index]], offline=False)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results:
+        assert result.returncode == 0, report(result)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("nyc-taxi-experiment")
+    names = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
+    assert {"linear-regression-baseline", "distance-only", "ridge", "ridge-alpha-10"} <= names
+
+
+@pytest.mark.parametrize(
+    ("uri", "fix"),
+    [
+        ("./mlruns", "sqlite:///mlflow.db"),
+        ("file:///home/me/mlruns", "migrate-filestore"),
+        ("sqlite://mlflow.db", "three: sqlite:///mlflow.db"),
+        ("sqllite:///mlflow.db", "Unknown tracking URI scheme 'sqllite'"),
+    ],
+)
+def test_a_wrong_tracking_uri_names_the_right_one(uri, fix, tmp_path):
+    with pytest.raises(ServerError, match=fix.replace(".", r"\.")):
+        check_store(uri, tmp_path)
+    assert list(tmp_path.iterdir()) == [], "checking a URI must not create anything"
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _make_store_with_runs(folder, runs: int = 3) -> None:
+    client = mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment_id = client.create_experiment("kept")
+    for i in range(runs):
+        run = client.create_run(experiment_id, run_name=f"run-{i}")
+        client.log_param(run.info.run_id, "i", i)
+        client.log_metric(run.info.run_id, "rmse", float(i))
+        client.set_terminated(run.info.run_id)
+
+
+def test_an_old_store_is_refused_untouched_then_upgraded_without_losing_runs(tmp_path):
+    """A store with runs, taken back three schema revisions by MLflow's own migrations
+    (a real older schema). The helper names the fix and changes nothing; the documented fix
+    (backup, then `mlflow db upgrade`) brings it to this MLflow's schema with every run.
+    """
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config, _get_latest_schema_revision
+
+    _make_store_with_runs(tmp_path)
+    db = tmp_path / "mlflow.db"
+    config = _get_alembic_config(db_url=f"sqlite:///{db}")
+    older = _get_latest_schema_revision()
+    for _ in range(3):
+        older = ScriptDirectory.from_config(config).get_revision(older).down_revision
+    command.downgrade(config, older)
+    before = _digest(db)
+
+    with pytest.raises(ServerError, match="mlflow db upgrade sqlite:///mlflow.db"):
+        check_store("sqlite:///mlflow.db", tmp_path)
+    assert _digest(db) == before, "the check must not change the store"
+
+    (tmp_path / "mlflow.db.backup").write_bytes(db.read_bytes())  # the documented fix
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "mlflow", "db", "upgrade", "sqlite:///mlflow.db"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert upgrade.returncode == 0, upgrade.stderr[-3000:]
+    check_store("sqlite:///mlflow.db", tmp_path)
+    client = mlflow.MlflowClient(f"sqlite:///{db}")
+    experiment = client.get_experiment_by_name("kept")
+    runs = client.search_runs([experiment.experiment_id], order_by=["params.i"])
+    assert [(r.info.run_name, r.data.metrics["rmse"]) for r in runs] == [
+        ("run-0", 0.0),
+        ("run-1", 1.0),
+        ("run-2", 2.0),
+    ]
+    assert _digest(tmp_path / "mlflow.db.backup") == before
