@@ -19,6 +19,11 @@ _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 
 def pinned_requirements(path: Path = REQUIREMENTS) -> dict[str, str]:
     """Package name -> exact version, for every ``name==version`` line of a requirements file."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No requirements file at {path}. The helpers must be installed from the course "
+            "folder: run  pip install -r requirements.txt  there."
+        )
     pins = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         match = _PIN.match(line)

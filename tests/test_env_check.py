@@ -34,3 +34,10 @@ def test_wrong_and_missing_packages_fail_with_the_fix(tmp_path, capsys):
     assert "[FAIL] no-such-package-for-this-course not installed" in out
     assert f"[ OK ] pandas {version('pandas')}" in out
     assert "pip install -r requirements.txt" in out
+
+
+def test_a_missing_requirements_file_names_the_fix(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="pip install -r requirements.txt"):
+        env.check_environment(tmp_path / "requirements.txt")
