@@ -196,13 +196,9 @@ def bench_tracking() -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as folder:
         out = subprocess.run(
             [sys.executable, "-c", OVERHEAD_SCRIPT], cwd=folder, capture_output=True,
-            text=True, check=True, env={"PYTHONPATH": str(ROOT), **_env()},
+            text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         ).stdout  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])
-
-
-def _env() -> dict:
-    return dict(os.environ)
 
 
 # ---------------------------------------------------------------------------------------
