@@ -22,6 +22,7 @@ Linux (and macOS) only: peak memory comes from ``resource.getrusage``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -210,7 +211,8 @@ def bench_ui(store_folder: Path) -> tuple[float, int, int]:
     from helpers.server import MlflowServer, free_port
 
     start = time.perf_counter()
-    server = MlflowServer.start(ui=True, folder=store_folder, port=free_port(5000), workers=4)
+    with contextlib.redirect_stdout(sys.stderr):  # its "MLflow UI: <url>" is not a result
+        server = MlflowServer.start(ui=True, folder=store_folder, port=free_port(5000), workers=4)
     started = time.perf_counter() - start
     peak = processes = 0
     try:
