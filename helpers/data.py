@@ -141,6 +141,11 @@ def load_trips(
     return read_trips(download_trips(colour, year, month))
 
 
+def missing_columns(df: pd.DataFrame) -> list[str]:
+    """The columns of :data:`REQUIRED_COLUMNS` that ``df`` lacks, in the TLC's order."""
+    return [c for c in REQUIRED_COLUMNS if c not in df.columns]
+
+
 def read_trips(path: str | Path) -> pd.DataFrame:
     """Read a TLC parquet file, with an error that says what to do when it is unusable."""
     path = Path(path)
@@ -157,7 +162,7 @@ def read_trips(path: str | Path) -> pd.DataFrame:
             f"{path} is not a readable parquet file ({type(exc).__name__}). It is probably "
             "a broken download: delete it and run again to download it afresh."
         ) from exc
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    missing = missing_columns(df)
     if missing:
         raise TripDataError(
             f"{path} lacks the columns {missing} of a TLC green-taxi file. "
@@ -208,7 +213,7 @@ def prepare_features(df: pd.DataFrame) -> pd.DataFrame:
     Adds ``duration`` (minutes) and ``PU_DO`` (pickup and drop-off zone joined by ``_``,
     a categorical feature) and keeps ``trip_distance`` numeric. Returns a new frame.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    missing = missing_columns(df)
     if missing:
         raise ValueError(
             f"The trip data lacks the columns {missing}. Load it with helpers.data.load_trips "

@@ -88,3 +88,19 @@ def git_status() -> str:
         text=True,
         check=True,
     ).stdout
+
+
+def make_store_with_runs(folder: Path, runs: int = 3) -> Path:
+    """A real tracking database made by this MLflow: experiment "kept", runs run-0.. with a
+    param ``i`` and a metric ``rmse`` = i. Returns the database file."""
+    import mlflow
+
+    db = folder / "mlflow.db"
+    client = mlflow.MlflowClient(f"sqlite:///{db}")
+    experiment_id = client.create_experiment("kept")
+    for i in range(runs):
+        run = client.create_run(experiment_id, run_name=f"run-{i}")
+        client.log_param(run.info.run_id, "i", i)
+        client.log_metric(run.info.run_id, "rmse", float(i))
+        client.set_terminated(run.info.run_id)
+    return db

@@ -11,7 +11,7 @@ import threading
 
 import mlflow
 import pytest
-from notebook_runs import NOTEBOOK_DIR, copy_notebooks, report, run_nbval
+from notebook_runs import NOTEBOOK_DIR, copy_notebooks, make_store_with_runs, report, run_nbval
 
 from helpers.server import ServerError, check_store
 
@@ -136,16 +136,6 @@ def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _make_store_with_runs(folder, runs: int = 3) -> None:
-    client = mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
-    experiment_id = client.create_experiment("kept")
-    for i in range(runs):
-        run = client.create_run(experiment_id, run_name=f"run-{i}")
-        client.log_param(run.info.run_id, "i", i)
-        client.log_metric(run.info.run_id, "rmse", float(i))
-        client.set_terminated(run.info.run_id)
-
-
 def test_an_old_store_is_refused_untouched_then_upgraded_without_losing_runs(tmp_path):
     """A store with runs, taken back three schema revisions by MLflow's own migrations
     (a real older schema). The helper names the fix and changes nothing; the documented fix
@@ -155,8 +145,7 @@ def test_an_old_store_is_refused_untouched_then_upgraded_without_losing_runs(tmp
     from alembic.script import ScriptDirectory
     from mlflow.store.db.utils import _get_alembic_config, _get_latest_schema_revision
 
-    _make_store_with_runs(tmp_path)
-    db = tmp_path / "mlflow.db"
+    db = make_store_with_runs(tmp_path)
     config = _get_alembic_config(db_url=f"sqlite:///{db}")
     older = _get_latest_schema_revision()
     for _ in range(3):

@@ -9,19 +9,15 @@ import urllib.request
 
 import mlflow
 import pytest
+from notebook_runs import make_store_with_runs
 
 from helpers.server import MlflowServer, ServerError, check_store, free_port, port_is_free
 
 
 @pytest.fixture
 def store(tmp_path):
-    """A real tracking database with one run, made by this MLflow."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = mlflow.MlflowClient(uri)
-    experiment_id = client.create_experiment("ui-test")
-    run = client.create_run(experiment_id, run_name="a-run")
-    client.set_terminated(run.info.run_id)
-    return tmp_path / "mlflow.db"
+    """A real tracking database with runs, made by this MLflow."""
+    return make_store_with_runs(tmp_path)
 
 
 @pytest.fixture
@@ -45,7 +41,7 @@ def test_ui_on_a_real_store_answers_and_stops_with_no_process_left(store):
         with urllib.request.urlopen(f"{server.url}/health") as response:
             assert response.read() == b"OK"
         experiments = mlflow.MlflowClient(server.url).search_experiments()
-        assert "ui-test" in [e.name for e in experiments]
+        assert "kept" in [e.name for e in experiments]
         processes = server.processes()
         assert processes
     assert not server.running
