@@ -137,7 +137,7 @@ def load_trips(
         )
     validate_month(colour, year, month)
     if source == "sample":
-        return generate_sample(year, month)
+        return generate_sample(year, month, sample_size())
     return read_trips(download_trips(colour, year, month))
 
 
@@ -239,6 +239,28 @@ def prepare_features(df: pd.DataFrame) -> pd.DataFrame:
 # The offline sample
 
 SAMPLE_TRIPS_PER_MONTH = 12_000
+"""Trips in a sample month: a sixth of a real one, so every notebook runs in seconds."""
+
+REAL_MONTH_TRIPS = 76_000
+"""About the size of the real January 2021 green-taxi file, to measure the course at scale."""
+
+
+def sample_size() -> int:
+    """Trips per sample month: ``COURSE_SAMPLE_TRIPS`` if set, else the course's default.
+
+    Why a knob: the benchmark runs the notebooks on months of real size
+    (``COURSE_SAMPLE_TRIPS=76000``) to measure what a learner with the real files needs.
+    Stored outputs are made with the default.
+    """
+    configured = os.environ.get("COURSE_SAMPLE_TRIPS", "")
+    if not configured:
+        return SAMPLE_TRIPS_PER_MONTH
+    if not configured.isdigit() or int(configured) < 100:
+        raise ValueError(
+            f"COURSE_SAMPLE_TRIPS={configured!r} is not a number of trips (100 or more). "
+            "Unset it to use the course's sample size."
+        )
+    return int(configured)
 # fmt: off
 _POPULAR_ZONES = np.array(
     [74, 75, 41, 166, 7, 82, 97, 95, 42, 244, 129, 181, 260, 65, 116, 152, 255, 25, 226, 43,

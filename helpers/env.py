@@ -13,7 +13,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements.txt"
-MIN_PYTHON = (3, 10)
+MIN_PYTHON = (3, 11)
+"""The oldest Python the pins install on (pyproject.toml's requires-python says the same)."""
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 
 
@@ -43,8 +44,11 @@ def installed_version(package: str) -> str | None:
 def check_environment(path: Path = REQUIREMENTS) -> bool:
     """Print ``[ OK ]`` or ``[FAIL]`` for Python and each pinned package; True if all OK."""
     python_ok = sys.version_info[:2] >= MIN_PYTHON
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    lines = [_line(python_ok, "python", python, f">= {MIN_PYTHON[0]}.{MIN_PYTHON[1]}")]
+    oldest = f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}"
+    # On success the line names the requirement, not this Python's version, so the stored
+    # output of notebook 00 is the same on every supported Python.
+    found = f"{oldest} or newer" if python_ok else f"{sys.version_info.major}.{sys.version_info.minor}"
+    lines = [_line(python_ok, "python", found, f"Python {oldest} or newer")]
     all_ok = python_ok
     for package, wanted in pinned_requirements(path).items():
         found = installed_version(package)
@@ -52,7 +56,10 @@ def check_environment(path: Path = REQUIREMENTS) -> bool:
         all_ok &= ok
         lines.append(_line(ok, package, found or "not installed", wanted))
     print("\n".join(lines))
-    if not all_ok:
+    if not python_ok:
+        print(f"\nFix: install Python {oldest}, 3.12 or 3.13, then create the course environment "
+              "again with it (see the README's quick start).")
+    elif not all_ok:
         print("\nFix: from the course folder run  pip install -r requirements.txt")
     return all_ok
 

@@ -68,7 +68,8 @@ def run_nbval(folder: Path, notebooks: list[Path], *, offline: bool) -> subproce
             raise RuntimeError("No network isolation here: cannot prove the run is offline.")
         command = [*prefix, *command]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "MLFLOW_"))}
-    env.pop("COURSE_DATA_SOURCE", None)
+    for setting in ("COURSE_DATA_SOURCE", "COURSE_SAMPLE_TRIPS"):  # stored outputs use the sample
+        env.pop(setting, None)
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
 
 

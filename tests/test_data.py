@@ -254,3 +254,13 @@ def test_unreachable_server_names_the_url_and_the_fallback(cache):
 def test_data_dir_defaults_to_the_course_root(monkeypatch):
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     assert data.data_dir() == Path(data.__file__).resolve().parents[1] / "data"
+
+
+def test_sample_size_can_be_set_for_measurements(monkeypatch):
+    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "500")
+    assert len(data.load_trips("green", 2021, 1)) == 500
+    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "many")
+    with pytest.raises(ValueError, match="COURSE_SAMPLE_TRIPS='many'.*Unset it"):
+        data.load_trips("green", 2021, 1)
+    monkeypatch.delenv("COURSE_SAMPLE_TRIPS")
+    assert len(data.load_trips("green", 2021, 1)) == data.SAMPLE_TRIPS_PER_MONTH
