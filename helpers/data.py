@@ -261,6 +261,8 @@ def sample_size() -> int:
             "Unset it to use the course's sample size."
         )
     return int(configured)
+
+
 # fmt: off
 _POPULAR_ZONES = np.array(
     [74, 75, 41, 166, 7, 82, 97, 95, 42, 244, 129, 181, 260, 65, 116, 152, 255, 25, 226, 43,

@@ -47,7 +47,8 @@ def check_environment(path: Path = REQUIREMENTS) -> bool:
     oldest = f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}"
     # On success the line names the requirement, not this Python's version, so the stored
     # output of notebook 00 is the same on every supported Python.
-    found = f"{oldest} or newer" if python_ok else f"{sys.version_info.major}.{sys.version_info.minor}"
+    this = f"{sys.version_info.major}.{sys.version_info.minor}"
+    found = f"{oldest} or newer" if python_ok else this
     lines = [_line(python_ok, "python", found, f"Python {oldest} or newer")]
     all_ok = python_ok
     for package, wanted in pinned_requirements(path).items():
@@ -57,8 +58,10 @@ def check_environment(path: Path = REQUIREMENTS) -> bool:
         lines.append(_line(ok, package, found or "not installed", wanted))
     print("\n".join(lines))
     if not python_ok:
-        print(f"\nFix: install Python {oldest}, 3.12 or 3.13, then create the course environment "
-              "again with it (see the README's quick start).")
+        print(
+            f"\nFix: install Python {oldest}, 3.12 or 3.13, then create the course environment "
+            "again with it (see the README's quick start)."
+        )
     elif not all_ok:
         print("\nFix: from the course folder run  pip install -r requirements.txt")
     return all_ok

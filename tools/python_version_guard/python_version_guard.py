@@ -29,5 +29,6 @@ def get_requires_for_build_wheel(config_settings=None):
 def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
     dist_info = Path(metadata_directory) / f"{NAME}-{VERSION}.dist-info"
     dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {NAME}\nVersion: {VERSION}\n")
+    metadata = f"Metadata-Version: 2.1\nName: {NAME}\nVersion: {VERSION}\n"
+    (dist_info / "METADATA").write_text(metadata)
     return dist_info.name
