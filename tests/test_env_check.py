@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import version
 
 from helpers import env
@@ -41,3 +42,20 @@ def test_a_missing_requirements_file_names_the_fix(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="pip install -r requirements.txt"):
         env.check_environment(tmp_path / "requirements.txt")
+
+
+def test_a_supported_python_is_named_by_the_requirement_not_its_version(capsys):
+    """The stored output of notebook 00 must be the same on Python 3.11, 3.12 and 3.13."""
+    env.check_environment()
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "[ OK ] python 3.11 or newer"
+
+
+def test_too_old_a_python_fails_and_says_which_to_install(monkeypatch, capsys):
+    monkeypatch.setattr(env, "MIN_PYTHON", (99, 0))
+    assert env.check_environment() is False
+    out = capsys.readouterr().out
+    this = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"[FAIL] python {this}  (the course needs Python 99.0 or newer)" in out
+    assert "Fix: install Python 99.0" in out
+    assert "pip install -r requirements.txt" not in out, "reinstalling packages would not help"

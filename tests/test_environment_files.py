@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+GUARD = ROOT / "tools" / "python_version_guard"
 REQUIRED = {
     "mlflow",
     "jupyterlab",
@@ -28,7 +35,7 @@ def requirement_lines() -> list[str]:
 
 def test_every_requirement_is_pinned_exactly():
     for line in requirement_lines():
-        if line == "-e .":
+        if line == "-e ." or line.startswith("./tools/python_version_guard ;"):
             continue
         assert re.fullmatch(r"[A-Za-z0-9._-]+==[0-9][0-9A-Za-z.]*", line), line
 
@@ -57,3 +64,62 @@ def test_readme_and_ci_use_the_same_install_and_test_commands():
         assert command in readme, command
         assert command in ci, command
     assert "conda env create -f environment.yml" in readme
+
+
+def supported_pythons_in_ci() -> list[str]:
+    ci = (ROOT / ".ci" / "run").read_text()
+    return re.search(r"SUPPORTED_PYTHONS=\(([^)]*)\)", ci).group(1).split()
+
+
+def test_readme_pyproject_setup_check_guard_and_ci_agree_on_python_versions():
+    from helpers.env import MIN_PYTHON
+
+    oldest = f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}"
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={oldest}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + oldest.replace(".", "")
+    supported = supported_pythons_in_ci()
+    assert supported[0] == oldest and len(supported) == 3
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {supported[0]}, {supported[1]} or {supported[2]}" in readme
+    spec = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert f"python={oldest}" in spec["dependencies"]
+    guard = (GUARD / "python_version_guard.py").read_text()
+    assert f"MIN_PYTHON = {MIN_PYTHON}" in guard
+    marker = f'./tools/python_version_guard ; python_version < "{oldest}"'
+    assert marker in (ROOT / "requirements.txt").read_text().splitlines()[2]  # first of all
+
+
+def old_python() -> str | None:
+    """A Python older than the course's oldest, with pip, to try the install on (pyenv's)."""
+    for version in ("3.10", "3.9"):
+        found = sorted(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob(
+            f"versions/{version}.*/bin/python3"))  # fmt: skip
+        if found or shutil.which(f"python{version}"):
+            return str(found[-1]) if found else shutil.which(f"python{version}")
+    return None
+
+
+def test_the_install_on_an_old_python_says_which_python_to_use(tmp_path):
+    python = old_python()
+    if python is None:
+        pytest.skip("no Python 3.10 or 3.9 here to try the install on (pyenv install 3.10)")
+    # --no-index: the guard stops pip before it looks for any package, so no network is needed.
+    result = subprocess.run(
+        [python, "-m", "pip", "install", "--dry-run", "--no-index", "-r", "requirements.txt"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "This course needs Python 3.11 or newer" in result.stdout + result.stderr
+
+
+def test_the_guard_builds_nothing_on_a_supported_python(tmp_path):
+    """On a supported Python the guard is an empty package that the marker keeps out."""
+    sys.path.insert(0, str(GUARD))
+    try:
+        import python_version_guard as guard
+    finally:
+        sys.path.remove(str(GUARD))
+    assert guard.get_requires_for_build_wheel() == []
+    name = guard.prepare_metadata_for_build_wheel(str(tmp_path))
+    assert (tmp_path / name / "METADATA").read_text().startswith("Metadata-Version")
