@@ -14,15 +14,17 @@ each month is downloaded once into a git-ignored ``data/`` folder and read from 
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 TLC_BASE_URL = "https://d37ci6vzurychx.cloudfront.net/trip-data"
 """Where the TLC publishes its monthly parquet files (override: ``COURSE_TLC_BASE_URL``)."""
@@ -176,8 +178,9 @@ def download_trips(
 ) -> Path:
     """Download one month's TLC file into :func:`data_dir` once; return its path.
 
-    The file is written under a temporary name and renamed when complete, so an
-    interrupted download never leaves a half file that looks like a good one.
+    The file is written under a temporary name, checked (every promised byte arrived, and
+    it is a parquet file), and only then renamed: a broken download never leaves a half
+    file that looks like a good one.
     """
     validate_month(colour, year, month)
     name = file_name(colour, year, month)
@@ -187,20 +190,56 @@ def download_trips(
     base = (base_url or os.environ.get("COURSE_TLC_BASE_URL") or TLC_BASE_URL).rstrip("/")
     url = f"{base}/{name}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
+    fd, partial_name = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
+    partial = Path(partial_name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            shutil.copyfileobj(resp, out)
-        os.replace(partial, target)
-    except (urllib.error.URLError, OSError) as exc:
-        Path(partial).unlink(missing_ok=True)
-        reason = getattr(exc, "reason", exc)
+        with os.fdopen(fd, "wb") as out:
+            _fetch(url, out, timeout)
+        _check_parquet(partial, url)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def _fetch(url: str, out: BinaryIO, timeout: float) -> None:
+    """Copy ``url`` into ``out``, refusing a body shorter than the server promised.
+
+    Why count: when a connection drops, Python's HTTP client ends the body early without
+    an error, so a truncated file would otherwise look complete.
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            promised = response.headers.get("Content-Length")
+            got = 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                got += len(chunk)
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
         raise TripDataError(
             f"Could not download {url} ({reason}). Check your internet connection, or work "
             "offline with the course's sample data: unset COURSE_DATA_SOURCE (or pass "
             "source='sample')."
         ) from exc
-    return target
+    if promised and promised.isdigit() and got != int(promised):
+        raise TripDataError(
+            f"The download of {url} was incomplete: got {got:,} of {int(promised):,} bytes, "
+            "and nothing was kept. Delete nothing, just run again to download it afresh."
+        )
+
+
+def _check_parquet(path: Path, url: str) -> None:
+    """Refuse a download that is not a parquet file (an error page, say) before it is kept."""
+    try:
+        with pq.ParquetFile(path):
+            pass
+    except Exception as exc:  # pyarrow raises several types for a file that is not parquet
+        raise TripDataError(
+            f"{url} sent something that is not a parquet file ({exc}), and nothing was "
+            "kept. Check COURSE_TLC_BASE_URL (it must be the TLC's trip-data address), or "
+            "work offline: unset COURSE_DATA_SOURCE."
+        ) from exc
 
 
 # --------------------------------------------------------------------------------------

@@ -251,6 +251,68 @@ def test_unreachable_server_names_the_url_and_the_fallback(cache):
     assert not any(cache.iterdir())
 
 
+@pytest.fixture
+def serve():
+    """Start HTTP servers on 127.0.0.1 that answer every GET with the given body and headers.
+
+    ``length`` is the Content-Length promised (None: no header, the body ends when the
+    connection closes); the connection closes after the body either way (HTTP/1.0).
+    """
+    started = []
+
+    def start(body: bytes, length: int | None, content_type: str) -> str:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the standard library's name)
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                if length is not None:
+                    self.send_header("Content-Length", str(length))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        started.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}/trip-data"
+
+    yield start
+    for httpd in started:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    ("length", "message"),
+    [
+        (100_000, r"incomplete: got 1,000 of 100,000 bytes.*just run again"),
+        (None, r"not a parquet file.*nothing was kept"),  # no length promised
+    ],
+)
+def test_a_truncated_download_is_refused_and_not_kept(
+    serve, tlc_server, cache, tmp_path, january, length, message
+):
+    """The server closes the connection after 1,000 bytes of the real file."""
+    real = tmp_path / "published" / "trip-data" / "green_tripdata_2021-01.parquet"
+    url = serve(real.read_bytes()[:1000], length, "application/octet-stream")
+    with pytest.raises(data.TripDataError, match=message):
+        data.download_trips("green", 2021, 1, base_url=url)
+    assert list(cache.iterdir()) == [], "no file, not even a temporary one, may stay behind"
+    path = data.download_trips("green", 2021, 1, base_url=tlc_server.url)  # "run again"
+    pd.testing.assert_frame_equal(data.read_trips(path), january)
+
+
+def test_a_web_page_instead_of_the_file_is_refused_and_not_kept(serve, cache):
+    """What a Wi-Fi login page or a wrong COURSE_TLC_BASE_URL sends: 200 OK, but HTML."""
+    page = b"<!doctype html><html><body>Please sign in to the Wi-Fi</body></html>"
+    url = serve(page, len(page), "text/html")
+    with pytest.raises(data.TripDataError, match="not a parquet file.*COURSE_TLC_BASE_URL"):
+        data.download_trips("green", 2021, 1, base_url=url)
+    assert list(cache.iterdir()) == []
+
+
 def test_data_dir_defaults_to_the_course_root(monkeypatch):
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     assert data.data_dir() == Path(data.__file__).resolve().parents[1] / "data"
