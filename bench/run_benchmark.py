@@ -10,10 +10,12 @@ One run, on one machine, so the numbers compare with each other:
    step, cold (first run of a process) and warm, and what ``log_model`` costs when it must
    infer the package requirements;
 3. 1,000 metric values logged one call at a time against one batched call, on SQLite;
-4. the peak memory of a notebook kernel and of the MLflow UI's process tree.
+4. the peak memory of a notebook kernel and of the MLflow UI's process tree;
+5. the notebooks that train, on months of real size (76,000 trips): time and kernel memory.
 
     python bench/run_benchmark.py              # about 10 minutes on 2 cores
     python bench/run_benchmark.py --repeat 1   # quicker, noisier
+    python bench/run_benchmark.py --real-size-only   # only 5, about 5 minutes
 
 Results are printed as Markdown; docs/PERFORMANCE.md holds the last measured ones.
 Linux (and macOS) only: peak memory comes from ``resource.getrusage``.
@@ -236,12 +238,60 @@ def _rss(process: psutil.Process) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+# 5. A month of real size
+
+
+REAL_SIZE_NOTEBOOKS = ("03", "04", "05", "06", "07", "08", "10")
+"""The notebooks that train on the trip data; the others do not load it."""
+
+
+def bench_real_size(
+    prefixes: tuple[str, ...] = REAL_SIZE_NOTEBOOKS,
+) -> list[tuple[str, float, int]]:
+    """Each data notebook once, alone, on sample months of a real month's size.
+
+    A learner with ``COURSE_DATA_SOURCE=tlc`` trains on about 76,000 trips a month, six times
+    the sample; the kernel inherits ``COURSE_SAMPLE_TRIPS`` and generates months that big.
+    """
+    from helpers.data import REAL_MONTH_TRIPS
+
+    rows = []
+    os.environ["COURSE_SAMPLE_TRIPS"] = str(REAL_MONTH_TRIPS)
+    try:
+        for path in NOTEBOOKS:
+            if path.name.startswith(prefixes):
+                seconds, peak = time_alone(nbformat.read(path, as_version=4), 1)
+                rows.append((path.stem, seconds, peak))
+                print(f"  real size {path.stem:24} {seconds:6.1f} s", file=sys.stderr)
+    finally:
+        del os.environ["COURSE_SAMPLE_TRIPS"]
+    return rows
+
+
+def print_real_size(rows: list[tuple[str, float, int]]) -> None:
+    from helpers.data import REAL_MONTH_TRIPS
+
+    print(f"## A month of real size ({REAL_MONTH_TRIPS:,} trips a month, each notebook once)\n")
+    print("| notebook | seconds | kernel peak memory |")
+    print("|---|---:|---:|")
+    for name, seconds, peak in rows:
+        print(f"| {name} | {seconds:.1f} | {peak / 1024 / 1024:.0f} MiB |")
+    print()
+
+
+# ---------------------------------------------------------------------------------------
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per notebook (median)")
+    parser.add_argument(
+        "--real-size-only", action="store_true", help="only section 5: months of real size"
+    )
     args = parser.parse_args()
+    if args.real_size_only:
+        print_real_size(bench_real_size())
+        return 0
 
     print(f"Benchmarking on {platform.platform()}, {psutil.cpu_count()} CPUs, "
           f"Python {platform.python_version()}", file=sys.stderr)  # fmt: skip
@@ -249,6 +299,7 @@ def main() -> int:
     tracking = bench_tracking()
     ui_start, ui_peak, ui_processes = bench_ui(course_folder)
     shutil.rmtree(course_folder, ignore_errors=True)
+    real_size = bench_real_size()
 
     mib = 1024 * 1024
     print(f"## Notebooks (median of {args.repeat}, each alone in a fresh kernel and folder)\n")
@@ -283,7 +334,8 @@ def main() -> int:
 
     print("## The MLflow UI\n")
     print(f"- `mlflow ui --workers 4` answers after {ui_start:.1f} s, as {ui_processes} "
-          f"processes using {ui_peak / mib:.0f} MiB together at peak.")  # fmt: skip
+          f"processes using {ui_peak / mib:.0f} MiB together at peak.\n")  # fmt: skip
+    print_real_size(real_size)
     return 0
 
 

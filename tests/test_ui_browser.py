@@ -137,10 +137,12 @@ def test_run_page_shows_tag_params_metrics_and_model(page, ui, client, course_ex
     page.get_by_text("developer", exact=True).first.wait_for(timeout=WAIT_MS)
     text = body(page)
     assert "developer" in text and "alice" in text
+    rows = [row.split("\n") for row in page.locator("[role=row], tr").all_inner_texts()]
     for param, value in run.data.params.items():
-        assert param in text and value in text, param
-    assert "rmse" in text and f"{run.data.metrics['rmse']:.3f}"[:4] in text
-    assert "duration-pipeline" in text, "the logged model is linked from the run"
+        assert [param, value] in rows, f"parameter {param} = {value} has its own row"
+    [metric] = [row for row in rows if row[0] == "rmse"]
+    assert float(metric[1]) == run.data.metrics["rmse"], "the stored value, all its digits"
+    assert metric[2:] == ["duration-pipeline"], "the metric row links the logged model"
     assert "green-2021-01" in text, "the training dataset is shown (lineage)"
     assert "Finished" in text
     screenshot(page, "run")
