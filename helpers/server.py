@@ -14,6 +14,7 @@ From a shell, in the folder that holds ``mlflow.db`` (``notebooks/``)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -56,9 +57,14 @@ def free_port(preferred: int = DEFAULT_PORT, host: str = LOCALHOST) -> int:
 
 
 def sqlite_path(uri: str, folder: str | Path = ".") -> Path | None:
-    """The database file of a ``sqlite:///`` URI (relative to ``folder``), else None."""
+    """The database file of a ``sqlite:///`` URI (relative to ``folder``), else None.
+
+    Options after ``?`` (``sqlite:///mlflow.db?timeout=20``) are for the driver, not the name.
+    """
     prefix = "sqlite:///"
-    return Path(folder) / uri[len(prefix) :] if uri.startswith(prefix) else None
+    if not uri.startswith(prefix):
+        return None
+    return Path(folder) / uri[len(prefix) :].partition("?")[0]
 
 
 KNOWN_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
@@ -102,8 +108,7 @@ def check_store(uri: str, folder: str | Path = ".") -> None:
             "next to the notebooks), and start the UI from the folder that holds mlflow.db."
         )
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
-            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        row = _read_schema_revision(path)
     except sqlite3.DatabaseError as error:
         raise ServerError(
             f"{path} is not an MLflow tracking database ({error}). Point --backend-store-uri "
@@ -120,10 +125,20 @@ def check_store(uri: str, folder: str | Path = ".") -> None:
         )
     raise ServerError(
         f"{path} was made by an older MLflow: its schema is {found}, this MLflow needs "
-        f"{expected}. Back it up, then upgrade it in place:\n"
-        f"    cp {path.name} {path.name}.backup\n"
-        f"    mlflow db upgrade sqlite:///{path.name}"
+        f"{expected}. Back it up, then upgrade it, in its folder: cp {path.name} "
+        f"{path.name}.backup && mlflow db upgrade sqlite:///{path.name}"
     )
+
+
+def _read_schema_revision(path: Path) -> tuple[str] | None:
+    """The alembic row of a SQLite store, read without creating or changing any file.
+
+    Why a file URI: ``mode=ro`` never creates a file, and quoting the path keeps a folder
+    name with ``#`` or ``?`` from being read as part of the URI.
+    """
+    uri = path.resolve().as_uri() + "?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+        return connection.execute("SELECT version_num FROM alembic_version").fetchone()
 
 
 def _mlflow_schema_revision() -> str:

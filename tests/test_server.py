@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import sys
+import time
 import urllib.request
 
 import mlflow
 import pytest
 from notebook_runs import make_store_with_runs
 
-from helpers.server import MlflowServer, ServerError, check_store, free_port, port_is_free
+from helpers.server import (
+    MlflowServer,
+    ServerError,
+    check_store,
+    free_port,
+    port_is_free,
+    sqlite_path,
+)
 
 
 @pytest.fixture
@@ -89,6 +98,40 @@ def test_a_server_that_dies_at_start_shows_its_log(tmp_path):
         MlflowServer.start("nosuchscheme://nowhere", folder=tmp_path, port=free_port(5078))
 
 
-def test_check_store_leaves_other_stores_to_mlflow():
-    check_store("postgresql://mlflow@127.0.0.1:5432/mlflow")
-    check_store("http://127.0.0.1:5000")
+def test_driver_options_after_the_file_name_are_not_part_of_it(store):
+    assert sqlite_path("sqlite:///mlflow.db?timeout=20", store.parent) == store
+    check_store("sqlite:///mlflow.db?timeout=20", store.parent)
+
+
+def test_a_folder_named_with_hash_and_question_mark_is_checked_without_stray_files(tmp_path):
+    """`#` and `?` mean something in a URI: the check must not open a shorter name instead."""
+    folder = tmp_path / ("course #1" if sys.platform == "win32" else "course #1 ?")
+    folder.mkdir()
+    with pytest.raises(ServerError, match="No tracking database"):
+        check_store("sqlite:///mlflow.db", folder)
+    assert list(tmp_path.rglob("*")) == [folder], "checking must create nothing"
+    made = tmp_path / "made"  # SQLAlchemy would read the `?` of the folder's name in a URI
+    made.mkdir()
+    make_store_with_runs(made).replace(folder / "mlflow.db")
+    made.rmdir()
+    before = sorted(tmp_path.rglob("*"))
+    check_store("sqlite:///mlflow.db", folder)
+    assert sorted(tmp_path.rglob("*")) == before, "checking must create nothing"
+
+
+def test_check_store_leaves_other_stores_to_mlflow(tmp_path):
+    """A PostgreSQL or server URI is not opened: a listener on its port sees no connection."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        check_store(f"postgresql://mlflow@127.0.0.1:{port}/mlflow", tmp_path)
+        check_store(f"http://127.0.0.1:{port}", tmp_path)
+        assert time.monotonic() - started < 2
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nothing tried to connect
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ServerError, match="Unknown tracking URI scheme 'mongodb'"):
+        check_store(f"mongodb://127.0.0.1:{port}/mlflow", tmp_path)
