@@ -7,6 +7,10 @@ an older MLflow, a server left running in the background. This module starts the
 command the README shows, on 127.0.0.1, waits until it answers, and stops the whole process
 tree; each of those failures gets a message that says what to do.
 
+It also never leaves a server behind: every server it starts is stopped when Python exits
+(a notebook's kernel restarts, say), and stopping one ends every process it started, even
+workers whose parent has died.
+
 From a shell, in the folder that holds ``mlflow.db`` (``notebooks/``)::
 
     python -m helpers.server          # the MLflow UI for ./mlflow.db, on 5000 or a free port
@@ -14,21 +18,26 @@ From a shell, in the folder that holds ``mlflow.db`` (``notebooks/``)::
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import http.client
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import psutil
 
 DEFAULT_PORT = 5000
 LOCALHOST = "127.0.0.1"
+MARKER = "COURSE_MLFLOW_SERVER"
+"""An environment variable set, to a value unique to each server, in every process of it."""
 
 
 class ServerError(RuntimeError):
@@ -36,7 +45,11 @@ class ServerError(RuntimeError):
 
 
 def port_is_free(port: int, host: str = LOCALHOST) -> bool:
-    """True if nothing listens on ``host:port`` (we can bind it ourselves)."""
+    """True if nothing listens on ``host:port``: we can bind it, and nothing answers there.
+
+    Why both: binding alone misses some listeners (on macOS and Windows a program listening
+    on all addresses, or with address reuse, lets another bind 127.0.0.1 beside it).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         if sys.platform != "win32":  # as servers do: ignore connections closing (TIME_WAIT)
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -44,7 +57,40 @@ def port_is_free(port: int, host: str = LOCALHOST) -> bool:
             probe.bind((host, port))
         except OSError:
             return False
-    return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) != 0
+
+
+def _listens_on(process: psutil.Process, port: int) -> bool:
+    """True if ``process`` listens on TCP ``port``; False if it does not or we may not look."""
+    try:
+        connections = process.net_connections(kind="tcp")
+    except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+
+
+def port_owner(port: int) -> str:
+    """Who listens on ``port``: "process PID (command line)" if we may see it.
+
+    Why: "port in use" alone leaves a learner guessing which program to stop.
+    """
+    for process in psutil.process_iter():
+        if _listens_on(process, port):
+            with contextlib.suppress(psutil.Error):
+                command = " ".join(process.cmdline()) or process.name()
+                return f"process {process.pid} ({command[:200]})"
+    return "another program"
+
+
+def _port_taken(port: int) -> ServerError:
+    """The error for a port another program holds, naming that program and the way out."""
+    return ServerError(
+        f"Port {port} is in use by {port_owner(port)} (on macOS, AirPlay Receiver takes "
+        f"5000). Stop it, or choose another port, e.g. --port {port + 1}, or pass port=None "
+        "to pick a free one."
+    )
 
 
 def free_port(preferred: int = DEFAULT_PORT, host: str = LOCALHOST) -> int:
@@ -158,11 +204,67 @@ def _is_known_revision(revision: str) -> bool:
     return True
 
 
+_RUNNING: set[MlflowServer] = set()
+"""The servers started and not stopped yet: :func:`_stop_all` stops them when Python exits."""
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop every server still running when Python exits.
+
+    Why: a server started from a notebook would otherwise outlive a kernel restart and keep
+    its port, so the restarted notebook could not start it again.
+    """
+    for server in list(_RUNNING):
+        server.stop()
+
+
+def _alive(process: psutil.Process) -> bool:
+    """True while ``process`` runs (a zombie has ended: only its exit status is left)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _marked(marker: str) -> list[psutil.Process]:
+    """Every process whose environment carries ``MARKER=marker``, whoever its parent is."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):  # not ours to read, or gone
+            if process.environ().get(MARKER) == marker:
+                found.append(process)
+    return found
+
+
+def _launch(command: list[str], folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start ``command`` in ``folder`` with its output in ``log``.
+
+    On POSIX it gets a session (and so a process group) of its own: :meth:`MlflowServer.stop`
+    can then end the whole group, workers whose parent has died included.
+    """
+    try:
+        output = open(log, "wb")
+    except OSError as error:
+        raise ServerError(
+            f"Cannot write the server's log {log} ({error.strerror}). Remove or rename what is "
+            "there (a folder?), or start the server from a folder you can write to."
+        ) from error
+    with output:
+        return subprocess.Popen(
+            command, cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=sys.platform != "win32",
+        )  # fmt: skip
+
+
 class MlflowServer:
     """A running ``mlflow server`` or ``mlflow ui``; stop it with :meth:`stop` or ``with``."""
 
-    def __init__(self, process: subprocess.Popen, url: str, command: list[str], log: Path):
+    def __init__(
+        self, process: subprocess.Popen, url: str, command: list[str], log: Path, marker: str = ""
+    ):
         self.process, self.url, self.command, self.log = process, url, command, log
+        self.marker = marker  # the value of MARKER in the environment of its processes
 
     @classmethod
     def start(
@@ -195,11 +297,7 @@ class MlflowServer:
             if port != DEFAULT_PORT:
                 print(f"Port {DEFAULT_PORT} is taken; using port {port} instead.")
         elif not port_is_free(port):
-            raise ServerError(
-                f"Port {port} is in use by another program (on macOS, AirPlay Receiver "
-                f"takes 5000). Choose another port, e.g. --port {port + 1}, or pass "
-                "port=None to pick a free one."
-            )
+            raise _port_taken(port)
         command = [
             sys.executable, "-m", "mlflow", "ui" if ui else "server",
             "--backend-store-uri", backend_store_uri,
@@ -209,61 +307,103 @@ class MlflowServer:
             command += ["--artifacts-destination", artifacts_destination]
         # The course uses no background jobs (they serve GenAI evaluation): without them
         # the server starts faster, as 2 processes instead of 10.
+        marker = uuid.uuid4().hex
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
         log_path = Path(log) if log else folder / "mlflow-server.log"
-        with open(log_path, "wb") as output:
-            process = subprocess.Popen(
-                command, cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        server = cls(process, f"http://{LOCALHOST}:{port}", command, log_path)
-        server._wait_until_ready(timeout)
+        process = _launch(command, folder, {**env, MARKER: marker}, log_path)
+        server = cls(process, f"http://{LOCALHOST}:{port}", command, log_path, marker)
+        _RUNNING.add(server)
+        try:
+            server._wait_until_ready(port, timeout)
+        except BaseException:  # Ctrl+C too: never leave a half-started server behind
+            server.stop()
+            raise
         if ui:
             print(f"MLflow UI: {server.url}")
         return server
 
-    def _wait_until_ready(self, timeout: float) -> None:
+    def _wait_until_ready(self, port: int, timeout: float) -> None:
+        """Return once this server answers; raise if it stops, or if another program answers."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(f"The MLflow server stopped at start:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+                if not port_is_free(port):  # it died because another program has the port
+                    raise _port_taken(port)
+                raise ServerError(f"The MLflow server stopped at start. {self._log_end()}")
+            if self._answers():
+                if not any(_listens_on(p, port) for p in self.processes()):
+                    raise _port_taken(port)  # the answer came from another program
+                return
             time.sleep(0.25)
-        self.stop()
-        raise ServerError(f"The MLflow server did not answer within {timeout:.0f} s:\n"
-                          f"{self.log_tail()}")  # fmt: skip
+        raise ServerError(
+            f"The MLflow server did not answer within {timeout:.0f} s. {self._log_end()}"
+        )
+
+    def _answers(self) -> bool:
+        """True if something at this server's address answers ``/health``."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                return response.status == 200
+        except (http.client.HTTPException, OSError):  # URLError is an OSError
+            return False
 
     def log_tail(self, lines: int = 15) -> str:
         """The last lines the server wrote, to explain a failure."""
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def _log_end(self) -> str:
+        """The last line of the log (usually the error), on one line, and where the rest is."""
+        written = [line.strip() for line in self.log_tail().splitlines() if line.strip()]
+        return f"The end of its log {self.log}: {written[-1] if written else '(empty)'}"
+
     def processes(self) -> list[psutil.Process]:
-        """The server and every process it started (workers), while they run."""
-        try:
-            parent = psutil.Process(self.process.pid)
-            return [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
+        """The server and every process it started, while they run.
+
+        Its children, and every process that carries its marker: a worker whose parent
+        died is nobody's child any more, but it still carries the marker.
+        """
+        tree = []
+        if self.process.poll() is None:  # once it has ended, its process id can be reused
+            with contextlib.suppress(psutil.Error):
+                parent = psutil.Process(self.process.pid)
+                tree = [parent, *parent.children(recursive=True)]
+        marked = _marked(self.marker) if self.marker else []
+        return list({p.pid: p for p in [*tree, *marked] if _alive(p)}.values())
 
     def stop(self, timeout: float = 15) -> None:
-        """Stop the server and all its workers; wait until none is left."""
-        processes = self.processes()
-        for process in processes:
-            try:
-                process.terminate()
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(processes, timeout=timeout)
-        for process in alive:
-            process.kill()
-        psutil.wait_procs(alive, timeout=timeout)
+        """Stop the server and all its workers; wait until none is left.
+
+        Asks them to end first, then kills what is left after ``timeout`` seconds.
+        """
+        _RUNNING.discard(self)
+        for ending in ("terminate", "kill"):
+            processes = self.processes()
+            if not processes:
+                break
+            self._signal_group(ending)
+            for process in processes:
+                with contextlib.suppress(psutil.Error):
+                    getattr(process, ending)()
+            self._wait_ended(processes, timeout)
         self.process.wait(timeout=timeout)
+
+    def _signal_group(self, ending: str) -> None:
+        """On POSIX, end the server's process group too: it reaches workers we cannot see."""
+        if sys.platform == "win32":
+            return
+        sig = signal.SIGTERM if ending == "terminate" else signal.SIGKILL
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)  # its own session: group id = its process id
+
+    def _wait_ended(self, processes: list[psutil.Process], timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for ``processes`` to end."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.process.poll()  # collect our own child, so that it does not stay a zombie
+            if not any(_alive(p) for p in processes) or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
 
     @property
     def running(self) -> bool:
@@ -280,12 +420,26 @@ class MlflowServer:
         return f"<MlflowServer {self.url} ({state})>"
 
 
+def _one_line(error: BaseException) -> str:
+    """``error`` as one line that says what to do, for the command line."""
+    if isinstance(error, KeyboardInterrupt):
+        text = "stopped by Ctrl+C before it answered; nothing is left running."
+    elif isinstance(error, ServerError):
+        text = str(error)
+    else:
+        text = f"{error}. Check that you may read and write this folder and its mlflow.db."
+    return " ".join(text.splitlines())
+
+
 def main() -> int:
-    """Start the MLflow UI for ./mlflow.db and keep it running until Ctrl+C."""
+    """Start the MLflow UI for ./mlflow.db and keep it running until Ctrl+C.
+
+    A failure to start is one line on stderr that names the fix, never a traceback.
+    """
     try:
         server = MlflowServer.start(ui=True, workers=2)
-    except ServerError as error:
-        print(f"Cannot start the MLflow UI: {error}", file=sys.stderr)
+    except (ServerError, OSError, KeyboardInterrupt) as error:
+        print(f"Cannot start the MLflow UI: {_one_line(error)}", file=sys.stderr)
         return 1
     print(f"Ctrl+C stops it; its log is {server.log}")
     try:

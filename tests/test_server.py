@@ -1,19 +1,32 @@
 """helpers.server: starts a real MLflow server or UI, stops it with nothing left, and
-refuses each bad case with a message that names the fix."""
+refuses each bad case with a message that names the fix.
+
+Everything here is real: sockets, HTTP servers on 127.0.0.1, `mlflow server` processes.
+"""
 
 from __future__ import annotations
 
+import http.server
+import os
+import signal
 import socket
 import sqlite3
+import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import uuid
+from pathlib import Path
 
 import mlflow
+import psutil
 import pytest
 from notebook_runs import make_store_with_runs
 
+from helpers import server as server_module
 from helpers.server import (
+    MARKER,
     MlflowServer,
     ServerError,
     check_store,
@@ -21,6 +34,8 @@ from helpers.server import (
     port_is_free,
     sqlite_path,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -35,6 +50,45 @@ def busy_port():
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         yield listener.getsockname()[1]
+
+
+@pytest.fixture
+def foreign_server():
+    """Another program's HTTP server on 127.0.0.1 that answers /health with 200, as MLflow
+    does. It runs in this test process, so the process that owns its port is this one."""
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the standard library's name)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def carrying(name: str, value: str) -> list[psutil.Process]:
+    """The running processes whose environment has ``name=value``."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(name) == value and process.status() != "zombie":
+                found.append(process)
+        except (psutil.Error, OSError):
+            pass
+    return found
+
+
+def python_env() -> dict[str, str]:
+    """The environment for a child Python that imports this working copy's helpers."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def test_free_port_prefers_the_given_port_and_avoids_a_busy_one(busy_port):
@@ -54,6 +108,7 @@ def test_ui_on_a_real_store_answers_and_stops_with_no_process_left(store):
         processes = server.processes()
         assert processes
     assert not server.running
+    assert server.processes() == []
     assert not any(p.is_running() and p.status() != "zombie" for p in processes)
     assert (store.parent / "mlflow-server.log").is_file()
 
@@ -61,6 +116,30 @@ def test_ui_on_a_real_store_answers_and_stops_with_no_process_left(store):
 def test_a_taken_port_is_refused_with_a_way_out(store, busy_port):
     with pytest.raises(ServerError, match=rf"Port {busy_port} is in use.*port=None"):
         MlflowServer.start(ui=True, folder=store.parent, port=busy_port)
+
+
+def test_a_port_answered_by_another_server_names_that_server(foreign_server, tmp_path):
+    with pytest.raises(ServerError) as error:
+        MlflowServer.start(folder=tmp_path, port=foreign_server)
+    message = str(error.value)
+    assert f"Port {foreign_server} is in use by process {os.getpid()} (" in message
+    assert "pytest" in message, "the owner's command line is shown"
+    assert "Stop it, or choose another port" in message and "port=None" in message
+    assert not (tmp_path / "mlflow-server.log").exists(), "nothing was started"
+
+
+def test_a_server_that_is_not_ours_is_never_reported_as_running(
+    foreign_server, tmp_path, monkeypatch
+):
+    """The race the port check cannot see: another server takes the port between the check
+    and the start. Ours then fails to bind while the other answers /health."""
+    monkeypatch.setattr(server_module, "port_is_free", lambda port, host="": True)
+    test_id = uuid.uuid4().hex
+    with pytest.raises(ServerError, match=rf"Port {foreign_server} is in use by process "):
+        MlflowServer.start(folder=tmp_path, port=foreign_server, env={"COURSE_TEST": test_id})
+    assert (tmp_path / "mlflow-server.log").exists(), "our server was started"
+    assert carrying("COURSE_TEST", test_id) == [], "and stopped, with all its processes"
+    assert not server_module._RUNNING, "nothing is left to stop at exit"
 
 
 def test_missing_database_says_run_notebook_01_first(tmp_path):
@@ -94,7 +173,7 @@ def test_an_unknown_newer_schema_says_install_the_course_versions(store):
 
 
 def test_a_server_that_dies_at_start_shows_its_log(tmp_path):
-    with pytest.raises(ServerError, match="stopped at start"):
+    with pytest.raises(ServerError, match="stopped at start.*log.*'nosuchscheme://nowhere'"):
         MlflowServer.start("nosuchscheme://nowhere", folder=tmp_path, port=free_port(5078))
 
 
@@ -135,3 +214,74 @@ def test_check_store_leaves_other_stores_to_mlflow(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ServerError, match="Unknown tracking URI scheme 'mongodb'"):
         check_store(f"mongodb://127.0.0.1:{port}/mlflow", tmp_path)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and re-parenting are POSIX")
+def test_stop_ends_workers_whose_parent_was_killed(tmp_path):
+    port = free_port(5079)
+    server = MlflowServer.start("sqlite:///x.db", folder=tmp_path, port=port)
+    try:
+        workers = [p for p in server.processes() if p.pid != server.process.pid]
+        assert workers, "mlflow server runs its web server in a child process"
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait(timeout=10)
+        assert all(w.is_running() and w.ppid() != server.process.pid for w in workers), (
+            "its workers outlive it, and are nobody's children now"
+        )
+    finally:
+        server.stop()
+    assert carrying(MARKER, server.marker) == []
+    assert server.processes() == []
+    assert port_is_free(port)
+
+
+def test_a_server_left_running_is_stopped_when_python_exits(tmp_path):
+    """As when a notebook's kernel restarts: the server must not keep its port."""
+    code = (
+        "from helpers.server import MlflowServer, free_port\n"
+        "server = MlflowServer.start('sqlite:///x.db', port=free_port(5080))\n"
+        "print(server.marker, server.url.rsplit(':', 1)[1], server.running)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=python_env(),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    marker, port, running = result.stdout.split()
+    assert running == "True"
+    assert carrying(MARKER, marker) == []
+    assert port_is_free(int(port))
+
+
+def _no_database(folder: Path) -> None:
+    pass
+
+
+def _not_a_database(folder: Path) -> None:
+    (folder / "mlflow.db").write_text("not a database")
+
+
+def _log_is_a_folder(folder: Path) -> None:
+    make_store_with_runs(folder)
+    (folder / "mlflow-server.log").mkdir()
+
+
+@pytest.mark.parametrize(
+    ("prepare", "fix"),
+    [
+        (_no_database, "Run notebook 01 first"),
+        (_not_a_database, "is not an MLflow tracking database"),
+        (_log_is_a_folder, "Remove or rename what is there"),
+    ],
+)
+def test_the_command_line_fails_with_one_line_that_names_the_fix(tmp_path, prepare, fix):
+    prepare(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers.server"], cwd=tmp_path, env=python_env(),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Cannot start the MLflow UI:") and fix in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
