@@ -60,7 +60,11 @@ def test_environment_yml_installs_exactly_requirements_txt():
 def test_readme_and_ci_use_the_same_install_and_test_commands():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    for command in ("pip install -r requirements.txt", "python -m pytest"):
+    for command in (
+        "pip install -r requirements.txt",
+        "uv pip install -r requirements.txt",
+        "python -m pytest",
+    ):
         assert command in readme, command
         assert command in ci, command
     assert "conda env create -f environment.yml" in readme

@@ -20,20 +20,12 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from browser import chromium
 
 from helpers.server import MlflowServer, free_port
 
-CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = os.environ.get("COURSE_SCREENSHOTS")
 WAIT_MS = 60_000
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # CI runs as root
-    "--disable-gpu",
-    "--disable-background-networking",  # no connections to the outside, which is closed
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.notebooks
 
@@ -50,14 +42,8 @@ def ui(executed_course):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium, or set COURSE_CHROMIUM")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

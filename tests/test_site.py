@@ -1,0 +1,102 @@
+"""The course website: built offline from the stored outputs, complete, and self-contained.
+
+Built the README's way (Sphinx + myst-nb, nothing executed), served on 127.0.0.1 and read in
+headless Chromium: every notebook has a page with its outputs, every image loads, the pages
+link to each other, and no page asks anything of another host.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import subprocess
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from browser import chromium
+from notebook_runs import NOTEBOOKS, ROOT
+
+README_BUILD = "python -m sphinx -b html -c site . _site"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site, built with the README's command (warnings are errors) into a scratch folder."""
+    out = tmp_path_factory.mktemp("site") / "_site"
+    command = [sys.executable, *README_BUILD.split()[1:-1], "-W", "--keep-going", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    """The built site on an HTTP server at 127.0.0.1; yields its address."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # keep the test output readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+def first_stored_text(notebook: Path) -> str:
+    """The first line a code cell of ``notebook`` printed, as stored in the file."""
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        for output in cell.get("outputs", []):
+            if output.get("name") == "stdout":
+                return "".join(output["text"]).splitlines()[0].strip()
+    raise AssertionError(f"{notebook.name} printed nothing")
+
+
+def test_the_readme_gives_the_build_command():
+    assert README_BUILD in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_notebook_has_a_page_with_its_stored_outputs(site):
+    for notebook in NOTEBOOKS:
+        page = site / "notebooks" / f"{notebook.stem}.html"
+        assert page.is_file(), notebook.name
+        html = page.read_text(encoding="utf-8")
+        title = json.loads(notebook.read_text(encoding="utf-8"))["cells"][0]["source"][0]
+        assert title.removeprefix("# ").strip().split(":")[0] in html
+        printed = first_stored_text(notebook).replace("<", "&lt;").replace(">", "&gt;")
+        assert printed in html, f"{notebook.name}: stored output {printed!r} not on its page"
+
+
+def test_pages_load_their_images_link_up_and_ask_nothing_of_other_hosts(served, browser):
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(served)  # the top index.html leads to the course's start page
+    page.wait_for_url("**/site/index.html")
+    page.get_by_role("link", name="00 · Setup", exact=False).first.click()
+    page.wait_for_url("**/notebooks/00_setup.html")
+    for notebook in NOTEBOOKS:
+        page.goto(f"{served}/notebooks/{notebook.stem}.html")
+        page.wait_for_load_state("networkidle")
+        broken = page.eval_on_selector_all(
+            "img", "imgs => imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+        )
+        assert broken == [], f"{notebook.name}: images that do not load: {broken}"
+        if notebook != NOTEBOOKS[-1]:  # the theme's "next" link leads to the next notebook
+            following = NOTEBOOKS[NOTEBOOKS.index(notebook) + 1].stem
+            assert page.locator(f"a.right-next[href*='{following}']").count() == 1
+    hosts = {urllib.parse.urlsplit(url).hostname for url in requested}
+    assert hosts == {"127.0.0.1"}, f"pages requested other hosts: {hosts - {'127.0.0.1'}}"
+    page.close()
