@@ -59,3 +59,16 @@ def test_too_old_a_python_fails_and_says_which_to_install(monkeypatch, capsys):
     assert f"[FAIL] python {this}  (the course needs Python 99.0 or newer)" in out
     assert "Fix: install Python 99.0" in out
     assert "pip install -r requirements.txt" not in out, "reinstalling packages would not help"
+
+
+def test_notebook_00_stores_the_check_of_every_pinned_package():
+    """Adding a pin to requirements.txt changes 00's output: regenerate it in the same change."""
+    import json
+    from pathlib import Path
+
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "00_setup.ipynb"
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    [check] = [c for c in cells if "check_environment()" in "".join(c["source"])]
+    printed = "".join(check["outputs"][0]["text"]).splitlines()
+    assert printed[0] == "[ OK ] python 3.11 or newer"
+    assert [line.split()[2] for line in printed[1:]] == list(env.pinned_requirements())
