@@ -71,4 +71,6 @@ def test_notebook_00_stores_the_check_of_every_pinned_package():
     [check] = [c for c in cells if "check_environment()" in "".join(c["source"])]
     printed = "".join(check["outputs"][0]["text"]).splitlines()
     assert printed[0] == "[ OK ] python 3.11 or newer"
-    assert [line.split()[2] for line in printed[1:]] == list(env.pinned_requirements())
+    assert [line[len("[ OK ] ") :].split()[0] for line in printed[1:]] == list(
+        env.pinned_requirements()
+    )
