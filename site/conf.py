@@ -4,7 +4,7 @@ Why Sphinx + myst-nb: the site must build offline, in CI, from exactly what lear
 GitHub. ``nb_execution_mode = "off"`` renders the stored outputs (which strict nbval has
 checked) instead of running anything. Build from the course folder:
 
-    python -m sphinx -b html -c site . _site
+    python -m sphinx -b html -c site . _site/html
 """
 
 project = "Experiment tracking with MLflow"
