@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -90,18 +91,23 @@ def run_all_cells(page, url: str, token: str, notebook: Path) -> None:
     # ?reset: a fresh workspace, so the notebooks opened before are not reopened beside it.
     page.goto(f"{url}/lab/tree/notebooks/{notebook.name}?reset&token={token}")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=RUN_TIMEOUT_MS)
-    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-    idle.first.wait_for(state="attached", timeout=RUN_TIMEOUT_MS)  # the kernel is ready
+    # The status bar says "Python 3 (ipykernel) | Idle" once the kernel has started and
+    # connected; cells run before that are not sent to it.
+    page.get_by_text(re.compile(r"\| Idle$")).first.wait_for(timeout=RUN_TIMEOUT_MS)
     no_news = page.locator(".jp-Notification-Toast button", has_text="No")
     if no_news.count():  # "Would you like to get notified about official Jupyter news?"
         no_news.first.click()
     menu(page, "Edit", "Clear Outputs of All Cells")
-    menu(page, "Run", "Run All Cells")
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
     expected = len([c for c in cells(notebook) if c["cell_type"] == "code"])
+    menu(page, "Run", "Run All Cells")
     deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+    retry_at = time.monotonic() + 60
     while time.monotonic() < deadline:
         texts = prompts.all_inner_texts()
+        if time.monotonic() > retry_at and all(t == "[ ]:" for t in texts):
+            menu(page, "Run", "Run All Cells")  # the click came before the page could take it
+            retry_at = deadline
         if len(texts) == expected and all(t.strip("[]: ").isdigit() for t in texts):
             break
         page.wait_for_timeout(500)
