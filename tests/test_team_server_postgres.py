@@ -128,8 +128,11 @@ def test_runs_models_and_aliases_survive_a_server_restart(postgres_uri, tmp_path
         assert champion.run_id == model_run.info.run_id
         mlflow.set_tracking_uri(restarted.url)
         try:
-            loaded = mlflow.pyfunc.load_model("models:/team-model@champion")
-            np.testing.assert_allclose(loaded.predict(X), model.predict(X))
+            # dst_path: without it MLflow downloads the model into a temporary folder it
+            # never removes (the session's clean-up guard caught it).
+            with tempfile.TemporaryDirectory() as download:
+                loaded = mlflow.pyfunc.load_model("models:/team-model@champion", dst_path=download)
+                np.testing.assert_allclose(loaded.predict(X), model.predict(X))
         finally:
             mlflow.set_tracking_uri(None)
     assert any(artifacts.rglob("MLmodel")), "artifacts are stored by the server (proxied)"
