@@ -227,14 +227,18 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
-def _marked(marker: str) -> list[psutil.Process]:
-    """Every process whose environment carries ``MARKER=marker``, whoever its parent is."""
+def processes_with_environment(name: str, value: str) -> list[psutil.Process]:
+    """Every running process but this one whose environment has ``name=value``.
+
+    Why by environment: a child inherits it, so this finds a server's workers even when
+    their parent has died and they are nobody's children any more.
+    """
     found = []
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error, OSError):  # not ours to read, or gone
-            if process.environ().get(MARKER) == marker:
+            if process.pid != os.getpid() and process.environ().get(name) == value:
                 found.append(process)
-    return found
+    return [p for p in found if _alive(p)]
 
 
 def _launch(command: list[str], folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -368,7 +372,7 @@ class MlflowServer:
             with contextlib.suppress(psutil.Error):
                 parent = psutil.Process(self.process.pid)
                 tree = [parent, *parent.children(recursive=True)]
-        marked = _marked(self.marker) if self.marker else []
+        marked = processes_with_environment(MARKER, self.marker) if self.marker else []
         return list({p.pid: p for p in [*tree, *marked] if _alive(p)}.values())
 
     def stop(self, timeout: float = 15) -> None:

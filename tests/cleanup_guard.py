@@ -9,10 +9,11 @@ folder as ``TMPDIR``, so both kinds of leak carry its mark, and nothing else on 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psutil
+
+from helpers.server import processes_with_environment
 
 PYTEST_FOLDERS = ("pytest-of-",)
 """pytest's own ``tmp_path`` folders, kept on purpose for debugging and removed with scratch."""
@@ -25,16 +26,7 @@ def processes_marked_with(scratch: Path) -> list[psutil.Process]:
     this process's children would miss. Processes of other users that cannot be read are
     not the session's: it starts nothing as another user without passing its environment.
     """
-    marked = []
-    for process in psutil.process_iter():
-        if process.pid == os.getpid():
-            continue
-        try:
-            if process.environ().get("TMPDIR") == str(scratch) and _running(process):
-                marked.append(process)
-        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
-            continue
-    return marked
+    return processes_with_environment("TMPDIR", str(scratch))
 
 
 def files_left_in(scratch: Path) -> list[str]:
@@ -42,10 +34,3 @@ def files_left_in(scratch: Path) -> list[str]:
     if not scratch.is_dir():
         return []
     return sorted(p.name for p in scratch.iterdir() if not p.name.startswith(PYTEST_FOLDERS))
-
-
-def _running(process: psutil.Process) -> bool:
-    try:
-        return process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False

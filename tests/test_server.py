@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 
 import mlflow
-import psutil
 import pytest
 from notebook_runs import make_store_with_runs
 
@@ -32,6 +31,7 @@ from helpers.server import (
     check_store,
     free_port,
     port_is_free,
+    processes_with_environment,
     sqlite_path,
 )
 
@@ -72,18 +72,6 @@ def foreign_server():
     yield httpd.server_address[1]
     httpd.shutdown()
     httpd.server_close()
-
-
-def carrying(name: str, value: str) -> list[psutil.Process]:
-    """The running processes whose environment has ``name=value``."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get(name) == value and process.status() != "zombie":
-                found.append(process)
-        except (psutil.Error, OSError):
-            pass
-    return found
 
 
 def python_env() -> dict[str, str]:
@@ -138,7 +126,8 @@ def test_a_server_that_is_not_ours_is_never_reported_as_running(
     with pytest.raises(ServerError, match=rf"Port {foreign_server} is in use by process "):
         MlflowServer.start(folder=tmp_path, port=foreign_server, env={"COURSE_TEST": test_id})
     assert (tmp_path / "mlflow-server.log").exists(), "our server was started"
-    assert carrying("COURSE_TEST", test_id) == [], "and stopped, with all its processes"
+    left = processes_with_environment("COURSE_TEST", test_id)
+    assert left == [], "and stopped, with all its processes"
     assert not server_module._RUNNING, "nothing is left to stop at exit"
 
 
@@ -230,7 +219,7 @@ def test_stop_ends_workers_whose_parent_was_killed(tmp_path):
         )
     finally:
         server.stop()
-    assert carrying(MARKER, server.marker) == []
+    assert processes_with_environment(MARKER, server.marker) == []
     assert server.processes() == []
     assert port_is_free(port)
 
@@ -249,7 +238,7 @@ def test_a_server_left_running_is_stopped_when_python_exits(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     marker, port, running = result.stdout.split()
     assert running == "True"
-    assert carrying(MARKER, marker) == []
+    assert processes_with_environment(MARKER, marker) == []
     assert port_is_free(int(port))
 
 
