@@ -45,11 +45,11 @@ def check_environment(path: Path = REQUIREMENTS) -> bool:
     """Print ``[ OK ]`` or ``[FAIL]`` for Python and each pinned package; True if all OK."""
     python_ok = sys.version_info[:2] >= MIN_PYTHON
     oldest = f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}"
-    # On success the line names the requirement, not this Python's version, so the stored
-    # output of notebook 00 is the same on every supported Python.
+    # On success the line names no version at all, so the stored output of notebook 00 is
+    # the same on every supported Python; on failure it names this one and the one needed.
     this = f"{sys.version_info.major}.{sys.version_info.minor}"
-    found = f"{oldest} or newer" if python_ok else this
-    lines = [_line(python_ok, "python", found, f"Python {oldest} or newer")]
+    shown = "(supported by the course)" if python_ok else this
+    lines = [_line(python_ok, "python", shown, f"Python {oldest} or newer")]
     all_ok = python_ok
     for package, wanted in pinned_requirements(path).items():
         found = installed_version(package)
