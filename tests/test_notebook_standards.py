@@ -60,7 +60,9 @@ def test_notebooks_are_numbered_in_course_order():
         "07_model_management.ipynb",
         "08_model_registry.ipynb",
         "09_tracking_server.ipynb",
-        "10_homework.ipynb",
+        "10_mlflow_in_practice.ipynb",
+        "11_serving_and_alternatives.ipynb",
+        "12_homework.ipynb",
     ]
     assert [int(n[:2]) for n in names] == list(range(len(names))), "numbers have a gap"
 

@@ -1,0 +1,75 @@
+"""Feedback for the "Try it yourself" exercises: right or not, and a hint, never the answer.
+
+Each notebook's checkers live in their own module (``nb03`` for notebook 03, ...). A checker
+looks at what the learner made (a run id, a value, a function) and prints one of two lines:
+
+- ``Correct: <what was checked>``
+- ``Not yet: <a hint>``
+
+A checker never raises for a wrong answer, so the learner's cell still runs, and it never prints
+the expected value: the hint says where to look, not what to find. The worked solutions, at the
+end of each notebook, call the same checkers, so every CI run proves that each solution passes
+its checker (and, through the exercise cells' stored outputs, that an empty answer does not).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import mlflow
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+
+__all__ = ["Hint", "checker", "require", "learner_run", "close_to"]
+
+
+class Hint(Exception):
+    """An answer is not right yet; the message says what to look at."""
+
+
+def require(condition: object, hint: str) -> None:
+    """Stop the check with ``hint`` unless ``condition`` holds."""
+    if not condition:
+        raise Hint(hint)
+
+
+def checker(check: Callable[..., str]) -> Callable[..., None]:
+    """Turn ``check`` (returns what it verified, raises :class:`Hint`) into a printed verdict.
+
+    The wrapped function returns None, so a notebook cell shows the verdict line only.
+    """
+
+    @functools.wraps(check)
+    def run_check(*args: Any, **kwargs: Any) -> None:
+        try:
+            verified = check(*args, **kwargs)
+        except Hint as hint:
+            print(f"Not yet: {hint}")
+        else:
+            print(f"Correct: {verified}")
+
+    return run_check
+
+
+def learner_run(run_id: object, what: str = "your run") -> Run:
+    """The run a learner names by its id, or a hint on how to get that id."""
+    require(
+        isinstance(run_id, str) and run_id,
+        f"put the id of {what} in the variable (inside `with mlflow.start_run() as run:` it is "
+        "`run.info.run_id`).",
+    )
+    try:
+        return mlflow.get_run(run_id)
+    except MlflowException:
+        raise Hint(
+            f"no run with id {run_id!r} in the store at {mlflow.get_tracking_uri()}: "
+            "was it made with this notebook's tracking URI?"
+        ) from None
+
+
+def close_to(value: float, expected: float, tolerance: float = 0.01) -> bool:
+    """Whether two RMSEs agree to ``tolerance`` (CPUs differ in the last digits of a fit)."""
+    return math.isfinite(value) and abs(value - expected) <= tolerance
