@@ -72,7 +72,7 @@ def test_notebook_has_the_course_shape(notebook):
     first = source(cells(notebook)[0])
     assert first.startswith("# "), "the first cell must be the H1 title"
     text = markdown(notebook)
-    for part in ("In this notebook you will", "## Try it yourself", "### Solution", "## Summary"):
+    for part in ("In this notebook you will", "## Try it yourself", "## Summary"):
         assert part in text, f"missing '{part}'"
     if notebook != NOTEBOOKS[-1]:
         assert "**Next:**" in text
@@ -178,3 +178,72 @@ def test_iterative_solvers_are_asked_to_converge(notebook):
         assert "tol=1e-8" in call or "**" in call, f"{call}: pass tol=1e-8"
     if "def ridge_pipeline" in code:
         assert "Ridge(tol=1e-8, **ridge_params)" in code
+
+
+CHECK_CALL = re.compile(r"^(check_\w+)\(", re.MULTILINE)
+
+
+def stdout(cell: dict) -> str:
+    return "".join("".join(o.get("text", "")) for o in cell["outputs"] if o.get("name") == "stdout")
+
+
+def headed_sections(notebook: Path) -> dict[str, list[dict]]:
+    """Cells grouped under their latest ``##`` or ``###`` heading."""
+    sections: dict[str, list[dict]] = {}
+    heading = ""
+    for cell in cells(notebook):
+        if cell["cell_type"] == "markdown":
+            found = re.findall(r"^#{2,3} (.+)$", source(cell), re.MULTILINE)
+            heading = found[-1] if found else heading
+        sections.setdefault(heading, []).append(cell)
+    return sections
+
+
+@by_name
+def test_exercises_check_themselves_and_their_solutions_pass(notebook):
+    """Each exercise cell calls a checker that refuses the empty answer ("Not yet"), and the
+    solution section calls the same checker on the worked solution ("Correct"): every CI run
+    proves both, because strict nbval compares these stored outputs."""
+    sections = headed_sections(notebook)
+    exercises = sorted(h for h in sections if re.match(r"Exercise \d+", h))
+    solutions = sorted(h for h in sections if re.match(r"Solution \d+", h))
+    wanted = 1 if notebook.name.startswith("00_") else 2
+    if notebook.name.startswith("12_"):
+        return  # the homework checks one answer cell per question: see the next test
+    assert len(exercises) >= wanted, f"{len(exercises)} exercises, at least {wanted} wanted"
+    numbers = range(1, len(exercises) + 1)
+    assert [h.split(":")[0] for h in exercises] == [f"Exercise {i}" for i in numbers]
+    assert [h.split(":")[0] for h in solutions] == [f"Solution {i}" for i in numbers]
+    text = [source(c) for c in cells(notebook)]
+    assert text.index(next(t for t in text if t.startswith("## Solutions"))) < text.index(
+        next(t for t in text if t.startswith("## Summary"))
+    ), "solutions come before the summary, after every exercise"
+    for exercise, solution in zip(exercises, solutions, strict=True):
+        [asked] = [c for c in sections[exercise] if c["cell_type"] == "code"]
+        answered = [c for c in sections[solution] if c["cell_type"] == "code"]
+        checker = CHECK_CALL.findall(source(asked))
+        assert checker, f"{exercise}: the exercise cell must call its checker"
+        assert "Write your code here" in source(asked)
+        assert stdout(asked).startswith("Not yet: "), f"{exercise}: the empty answer must fail"
+        assert checker[-1] in CHECK_CALL.findall(source(answered[-1])), f"{solution}: same check"
+        assert "Correct: " in stdout(answered[-1]), f"{solution}: the solution must pass"
+        for cell in answered:
+            assert cell["metadata"].get("jupyter", {}).get("source_hidden"), (
+                f"{solution}: collapsed in JupyterLab until the learner opens it"
+            )
+            tags = cell["metadata"].get("tags", [])
+            assert "hide-input" in tags, f"{solution}: folded on the site"
+
+
+def test_the_homework_checks_every_answer():
+    [homework] = [nb for nb in NOTEBOOKS if nb.name.startswith("12_")]
+    sections = headed_sections(homework)
+    questions = [h for h in sections if re.match(r"Question \d+", h)]
+    assert len(questions) == 6, questions
+    for question in questions:
+        checks = [c for c in sections[question] if CHECK_CALL.search(source(c))]
+        assert checks, f"{question}: an answer cell with a check"
+        assert stdout(checks[0]).startswith("Not yet: "), f"{question}: empty answer refused"
+    solutions = [c for h, cs in sections.items() if h.startswith("Solution") for c in cs]
+    verdicts = [stdout(c) for c in solutions if CHECK_CALL.search(source(c))]
+    assert len(verdicts) >= 6 and all("Correct: " in v for v in verdicts), verdicts
