@@ -14,16 +14,20 @@ its checker (and, through the exercise cells' stored outputs, that an empty answ
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import mlflow
+import mlflow.tracking.fluent
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-__all__ = ["Hint", "checker", "require", "learner_run", "close_to"]
+__all__ = ["Hint", "checker", "require", "learner_run", "close_to", "scratch_store"]
 
 
 class Hint(Exception):
@@ -73,3 +77,29 @@ def learner_run(run_id: object, what: str = "your run") -> Run:
 def close_to(value: float, expected: float, tolerance: float = 0.01) -> bool:
     """Whether two RMSEs agree to ``tolerance`` (CPUs differ in the last digits of a fit)."""
     return math.isfinite(value) and abs(value - expected) <= tolerance
+
+
+@contextlib.contextmanager
+def scratch_store() -> Iterator[str]:
+    """Track into a new, temporary SQLite store; afterwards, back to the learner's store.
+
+    A checker that tries a learner's function (one that creates or deletes experiments, say)
+    does it here, so the check never adds anything to the learner's own runs. The active
+    experiment is restored too: ``set_experiment`` keeps it in a module global and in the
+    ``MLFLOW_EXPERIMENT_ID`` environment variable, and MLflow has no public call to read it.
+    """
+    uri = mlflow.get_tracking_uri()
+    active = mlflow.tracking.fluent._active_experiment_id
+    environment = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder:
+        scratch = f"sqlite:///{os.path.join(folder, 'scratch.db')}"
+        mlflow.set_tracking_uri(scratch)
+        try:
+            yield scratch
+        finally:
+            mlflow.set_tracking_uri(uri)
+            mlflow.tracking.fluent._active_experiment_id = active
+            if environment is None:
+                os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+            else:
+                os.environ["MLFLOW_EXPERIMENT_ID"] = environment
