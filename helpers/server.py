@@ -31,6 +31,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Self
 
 import psutil
 
@@ -204,7 +205,7 @@ def _is_known_revision(revision: str) -> bool:
     return True
 
 
-_RUNNING: set[MlflowServer] = set()
+_RUNNING: set[Background] = set()
 """The servers started and not stopped yet: :func:`_stop_all` stops them when Python exits."""
 
 
@@ -244,7 +245,7 @@ def processes_with_environment(name: str, value: str) -> list[psutil.Process]:
 def _launch(command: list[str], folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
     """Start ``command`` in ``folder`` with its output in ``log``.
 
-    On POSIX it gets a session (and so a process group) of its own: :meth:`MlflowServer.stop`
+    On POSIX it gets a session (and so a process group) of its own: :meth:`Background.stop`
     can then end the whole group, workers whose parent has died included.
     """
     try:
@@ -261,70 +262,26 @@ def _launch(command: list[str], folder: Path, env: dict[str, str], log: Path) ->
         )  # fmt: skip
 
 
-class MlflowServer:
-    """A running ``mlflow server`` or ``mlflow ui``; stop it with :meth:`stop` or ``with``."""
+class Background:
+    """A program this course started in the background (a server); stop it with :meth:`stop`.
 
-    def __init__(
-        self, process: subprocess.Popen, url: str, command: list[str], log: Path, marker: str = ""
-    ):
-        self.process, self.url, self.command, self.log = process, url, command, log
-        self.marker = marker  # the value of MARKER in the environment of its processes
+    Why one class: an MLflow server and an object store must both be stopped with every
+    process they started, and must not outlive the notebook's kernel.
+    """
 
-    @classmethod
-    def start(
-        cls,
-        backend_store_uri: str = "sqlite:///mlflow.db",
-        *,
-        ui: bool = False,
-        port: int | None = None,
-        artifacts_destination: str | None = None,
-        folder: str | Path = ".",
-        workers: int = 1,
-        timeout: float = 90,
-        log: str | Path | None = None,
-        env: dict[str, str] | None = None,
-    ) -> MlflowServer:
-        """Start the server on 127.0.0.1 and return once it answers.
+    name = "The program"
+    """How errors name it: "The MLflow server stopped at start. ..."."""
 
-        ``ui=True`` runs ``mlflow ui`` on an existing store (checked first with
-        :func:`check_store`); otherwise ``mlflow server``, which creates its store.
-        ``port=None`` takes 5000 if free, else a free port (and says so); an explicit
-        port that is taken is an error. Output goes to ``log`` (default:
-        ``mlflow-server.log`` in ``folder``), never into a notebook. ``env`` adds
-        environment variables for the server only, such as a database password.
+    def __init__(self, command: list[str], folder: Path, env: dict[str, str], log: Path):
+        """Start ``command`` in ``folder``, with ``env``, its output in ``log``.
+
+        Every process of it carries a fresh value of MARKER in its environment, so that
+        :meth:`processes` finds them all; it is stopped at the latest when Python exits.
         """
-        folder = Path(folder)
-        if ui:
-            check_store(backend_store_uri, folder)
-        if port is None:
-            port = free_port(DEFAULT_PORT)
-            if port != DEFAULT_PORT:
-                print(f"Port {DEFAULT_PORT} is taken; using port {port} instead.")
-        elif not port_is_free(port):
-            raise _port_taken(port)
-        command = [
-            sys.executable, "-m", "mlflow", "ui" if ui else "server",
-            "--backend-store-uri", backend_store_uri,
-            "--host", LOCALHOST, "--port", str(port), "--workers", str(workers),
-        ]  # fmt: skip
-        if artifacts_destination:
-            command += ["--artifacts-destination", artifacts_destination]
-        # The course uses no background jobs (they serve GenAI evaluation): without them
-        # the server starts faster, as 2 processes instead of 10.
-        marker = uuid.uuid4().hex
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
-        log_path = Path(log) if log else folder / "mlflow-server.log"
-        process = _launch(command, folder, {**env, MARKER: marker}, log_path)
-        server = cls(process, f"http://{LOCALHOST}:{port}", command, log_path, marker)
-        _RUNNING.add(server)
-        try:
-            server._wait_until_ready(port, timeout)
-        except BaseException:  # Ctrl+C too: never leave a half-started server behind
-            server.stop()
-            raise
-        if ui:
-            print(f"MLflow UI: {server.url}")
-        return server
+        self.command, self.log = command, log
+        self.marker = uuid.uuid4().hex
+        self.process = _launch(command, folder, {**env, MARKER: self.marker}, log)
+        _RUNNING.add(self)
 
     def _wait_until_ready(self, port: int, timeout: float) -> None:
         """Return once this server answers; raise if it stops, or if another program answers."""
@@ -333,23 +290,17 @@ class MlflowServer:
             if self.process.poll() is not None:
                 if not port_is_free(port):  # it died because another program has the port
                     raise _port_taken(port)
-                raise ServerError(f"The MLflow server stopped at start. {self._log_end()}")
+                raise ServerError(f"{self.name} stopped at start. {self._log_end()}")
             if self._answers():
                 if not any(_listens_on(p, port) for p in self.processes()):
                     raise _port_taken(port)  # the answer came from another program
                 return
             time.sleep(0.25)
-        raise ServerError(
-            f"The MLflow server did not answer within {timeout:.0f} s. {self._log_end()}"
-        )
+        raise ServerError(f"{self.name} did not answer within {timeout:.0f} s. {self._log_end()}")
 
     def _answers(self) -> bool:
-        """True if something at this server's address answers ``/health``."""
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                return response.status == 200
-        except (http.client.HTTPException, OSError):  # URLError is an OSError
-            return False
+        """True if something answers at this program's address (each kind says how)."""
+        raise NotImplementedError
 
     def log_tail(self, lines: int = 15) -> str:
         """The last lines the server wrote, to explain a failure."""
@@ -413,11 +364,93 @@ class MlflowServer:
     def running(self) -> bool:
         return self.process.poll() is None
 
-    def __enter__(self) -> MlflowServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class MlflowServer(Background):
+    """A running ``mlflow server`` or ``mlflow ui``; stop it with :meth:`stop` or ``with``."""
+
+    name = "The MLflow server"
+
+    def __init__(self, url: str, command: list[str], folder: Path, env: dict[str, str], log: Path):
+        self.url = url
+        super().__init__(command, folder, env, log)
+
+    @classmethod
+    def start(
+        cls,
+        backend_store_uri: str = "sqlite:///mlflow.db",
+        *,
+        ui: bool = False,
+        port: int | None = None,
+        artifacts_destination: str | None = None,
+        default_artifact_root: str | None = None,
+        serve_artifacts: bool = True,
+        folder: str | Path = ".",
+        workers: int = 1,
+        timeout: float = 90,
+        log: str | Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> MlflowServer:
+        """Start the server on 127.0.0.1 and return once it answers.
+
+        ``ui=True`` runs ``mlflow ui`` on an existing store (checked first with
+        :func:`check_store`); otherwise ``mlflow server``, which creates its store.
+        ``port=None`` takes 5000 if free, else a free port (and says so); an explicit
+        port that is taken is an error. Output goes to ``log`` (default:
+        ``mlflow-server.log`` in ``folder``), never into a notebook. ``env`` adds
+        environment variables for the server only, such as a database password.
+
+        Artifacts (the command's flags of the same names): ``artifacts_destination`` is
+        where a proxying server stores them (clients upload to the server);
+        ``default_artifact_root`` with ``serve_artifacts=False`` makes clients write to
+        that location themselves, with their own credentials (notebook 10 shows both).
+        """
+        folder = Path(folder)
+        if ui:
+            check_store(backend_store_uri, folder)
+        if port is None:
+            port = free_port(DEFAULT_PORT)
+            if port != DEFAULT_PORT:
+                print(f"Port {DEFAULT_PORT} is taken; using port {port} instead.")
+        elif not port_is_free(port):
+            raise _port_taken(port)
+        command = [
+            sys.executable, "-m", "mlflow", "ui" if ui else "server",
+            "--backend-store-uri", backend_store_uri,
+            "--host", LOCALHOST, "--port", str(port), "--workers", str(workers),
+        ]  # fmt: skip
+        if artifacts_destination:
+            command += ["--artifacts-destination", artifacts_destination]
+        if default_artifact_root:
+            command += ["--default-artifact-root", default_artifact_root]
+        if not serve_artifacts:
+            command += ["--no-serve-artifacts"]
+        # The course uses no background jobs (they serve GenAI evaluation): without them
+        # the server starts faster, as 2 processes instead of 10.
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
+        log_path = Path(log) if log else folder / "mlflow-server.log"
+        server = cls(f"http://{LOCALHOST}:{port}", command, folder, env, log_path)
+        try:
+            server._wait_until_ready(port, timeout)
+        except BaseException:  # Ctrl+C too: never leave a half-started server behind
+            server.stop()
+            raise
+        if ui:
+            print(f"MLflow UI: {server.url}")
+        return server
+
+    def _answers(self) -> bool:
+        """True if something at this server's address answers ``/health``."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                return response.status == 200
+        except (http.client.HTTPException, OSError):  # URLError is an OSError
+            return False
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
