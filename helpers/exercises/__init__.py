@@ -58,13 +58,10 @@ def checker(check: Callable[..., str]) -> Callable[..., None]:
     return run_check
 
 
-def learner_run(run_id: object, what: str = "your run") -> Run:
-    """The run a learner names by its id, or a hint on how to get that id."""
-    require(
-        isinstance(run_id, str) and run_id,
-        f"put the id of {what} in the variable (inside `with mlflow.start_run() as run:` it is "
-        "`run.info.run_id`).",
-    )
+def learner_run(run_id: object, what: str = "your run", where: str = "") -> Run:
+    """The run a learner names by its id, or a hint on how to get that id (``where``)."""
+    where = where or "inside `with mlflow.start_run() as run:` it is `run.info.run_id`"
+    require(isinstance(run_id, str) and run_id, f"put the id of {what} in the variable ({where}).")
     try:
         return mlflow.get_run(run_id)
     except MlflowException:

@@ -54,8 +54,9 @@ def check_use_experiment(use_experiment: Callable[[str], Experiment] | None) -> 
             raise
         except Exception as error:  # a learner's bug: report it as a hint
             raise Hint(
-                f"it raised {type(error).__name__}: {str(error).rstrip('.')}. For a deleted experiment, look "
-                "it up with search_experiments(view_type=...) and restore it before using it."
+                f"it raised {type(error).__name__}: {str(error).rstrip('.')}. For a deleted "
+                "experiment, look it up with search_experiments(view_type=...) and restore it "
+                "before using it."
             ) from None
         require(
             restored.experiment_id == created.experiment_id,
