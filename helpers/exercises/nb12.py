@@ -1,0 +1,143 @@
+"""Checkers for the homework (notebook 12): one per question, each against what MLflow knows.
+
+Except for the server option of question 4, the expected answers are not stored here: each
+checker works its answer out (from the installed MLflow, scikit-learn's defaults or the runs in
+the tracking store), so the homework stays right when the data or the libraries change, and
+with the real TLC data too (``COURSE_DATA_SOURCE=tlc``), where the numbers differ.
+"""
+
+from __future__ import annotations
+
+import mlflow
+from mlflow.cli import server as server_command
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.metrics import root_mean_squared_error
+
+from helpers.data import load_trips, prepare_features
+from helpers.exercises import Hint, checker, close_to, require
+
+EXPERIMENT = "nyc-taxi-homework"
+MODEL = "nyc-taxi-homework"
+RMSE_TOLERANCE = 0.1
+"""Module-style options for an RMSE are further apart than this: the nearest one is right."""
+
+
+def _newest_run(name: str) -> mlflow.entities.Run:
+    found = mlflow.search_runs(
+        experiment_names=[EXPERIMENT],
+        filter_string=f"attributes.run_name = '{name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    if not found:
+        raise Hint(f"no run named `{name}` in `{EXPERIMENT}` yet: do that step first.")
+    return found[0]
+
+
+def _number(answer: object, question: int) -> float:
+    require(answer is not None, f"put your answer in `answer_{question}` and run the cell.")
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        raise Hint(f"`answer_{question}` should be a number, not {answer!r}.") from None
+
+
+@checker
+def check_question_1(answer: str | None) -> str:
+    """The MLflow version, as `mlflow --version` or `mlflow.__version__` shows it."""
+    require(answer, "put the version (a string such as '1.2.3') in `answer_1`.")
+    require(
+        str(answer).strip() == mlflow.__version__,
+        "that is not the version this environment runs: ask `mlflow.__version__`, or "
+        "`mlflow --version` in a terminal with the course environment active.",
+    )
+    return "that is the MLflow this environment runs."
+
+
+@checker
+def check_question_2(answer: int | None) -> str:
+    """How many artifacts the newest `preprocess` run holds under `preprocessed/`."""
+    count = _number(answer, 2)
+    run = _newest_run("preprocess")
+    stored = mlflow.MlflowClient().list_artifacts(run.info.run_id, "preprocessed")
+    require(stored, "the `preprocess` run holds no folder `preprocessed`: log the folder there.")
+    require(
+        count == len(stored),
+        "count again what the run stores, not what you meant to save: list the run's "
+        "artifacts under `preprocessed` with MlflowClient().list_artifacts.",
+    )
+    return f"the run holds {len(stored)} artifacts."
+
+
+@checker
+def check_question_3(answer: int | None) -> str:
+    """The ``min_samples_split`` autologging recorded: the default, since it was not set."""
+    value = _number(answer, 3)
+    default = RandomForestRegressor().get_params()["min_samples_split"]
+    require(
+        value == default,
+        "read the parameter from the autologged run: in a pipeline its name is "
+        "`<step>__min_samples_split`.",
+    )
+    return "autologging recorded the default, since the code never set it."
+
+
+@checker
+def check_question_4(answer: str | None) -> str:
+    """The `mlflow server` option for where a server stores the artifacts it proxies."""
+    require(answer, "put the option's name in `answer_4`, for example 'some-option'.")
+    options = {o.lstrip("-") for p in server_command.params for o in p.opts}
+    flag = str(answer).strip().lstrip("-")
+    require(
+        flag in options, f"`mlflow server` has no option `--{flag}`: see `mlflow server --help`."
+    )
+    require(
+        flag == "artifacts-destination",
+        f"`--{flag}` exists but does something else: read its help text, and look for the "
+        "option about where *proxied* artifacts are stored.",
+    )
+    return "that is where a server stores the artifacts it receives (proxied)."
+
+
+@checker
+def check_question_5(answer: float | None) -> str:
+    """The best validation RMSE among the newest tuning run's trials, to the options' digits."""
+    value = _number(answer, 5)
+    tuning = _newest_run("ridge-tuning")
+    trials = mlflow.search_runs(
+        experiment_names=[EXPERIMENT],
+        filter_string=f"tags.mlflow.parentRunId = '{tuning.info.run_id}'",
+        order_by=["metrics.rmse ASC"],
+        max_results=1,
+    )
+    require(len(trials), "the `ridge-tuning` run has no trials: log each one as a child run.")
+    best = trials["metrics.rmse"].iloc[0]
+    require(
+        close_to(value, best, RMSE_TOLERANCE),
+        "not the best trial's RMSE: search the tuning run's child runs "
+        "(tags.mlflow.parentRunId) sorted by metrics.rmse.",
+    )
+    return "the best trial's validation RMSE, as the store has it."
+
+
+@checker
+def check_question_6(answer: float | None) -> str:
+    """The champion's RMSE on March, recomputed here by loading the model by its alias."""
+    value = _number(answer, 6)
+    try:
+        champion = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    except mlflow.exceptions.MlflowException:
+        raise Hint(f"no `{MODEL}` model with a `champion` alias yet: register it first.") from None
+    features = ["PU_DO", "trip_distance"]
+    train, test = (prepare_features(load_trips("green", 2021, m)) for m in (1, 3))
+    dv = DictVectorizer().fit(train[features].to_dict(orient="records"))
+    X_test = dv.transform(test[features].to_dict(orient="records"))
+    rmse = root_mean_squared_error(test["duration"].values, champion.predict(X_test))
+    require(
+        close_to(value, rmse, RMSE_TOLERANCE),
+        "not the champion's RMSE on March: load it by alias (models:/<name>@champion) and "
+        "score the test month, not the validation one.",
+    )
+    return "the champion's RMSE on March, loaded by its alias."
