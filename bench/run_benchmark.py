@@ -241,7 +241,7 @@ def _rss(process: psutil.Process) -> int:
 # 5. A month of real size
 
 
-REAL_SIZE_NOTEBOOKS = ("03", "04", "05", "06", "07", "08", "10")
+REAL_SIZE_NOTEBOOKS = ("03", "04", "05", "06", "07", "08", "12")
 """The notebooks that train on the trip data; the others do not load it."""
 
 

@@ -2,9 +2,10 @@
 
 nbval runs the notebooks through a headless executor; learners use JupyterLab. This test
 starts ``jupyter lab`` the README's way (from the course folder, on 127.0.0.1, with a token),
-opens each notebook in Debian's Chromium, closes the news pop-up as a learner would, clears
-the stored outputs, runs all cells, saves, and reads the saved notebook: every cell ran, and
-no cell wrote an error, to stderr, or a ``[FAIL]``. Then the tracking store must say that
+opens each notebook in Debian's Chromium, closes the news pop-up as a learner would, sees the
+solutions collapsed, clears the stored outputs, runs all cells, saves, and reads the saved
+notebook: every cell ran, no cell wrote an error, to stderr, or a ``[FAIL]``, and every
+solution passed its check. Then the tracking store must say that
 the runs came from the notebooks' files.
 """
 
@@ -97,6 +98,10 @@ def run_all_cells(page, url: str, token: str, notebook: Path) -> None:
     no_news = page.locator(".jp-Notification-Toast button", has_text="No")
     if no_news.count():  # "Would you like to get notified about official Jupyter news?"
         no_news.first.click()
+    # Solutions open collapsed: JupyterLab shows a placeholder bar instead of their code.
+    hidden = [c for c in cells(notebook) if c["metadata"].get("jupyter", {}).get("source_hidden")]
+    collapsed = page.locator(".jp-CodeCell .jp-InputPlaceholder")
+    assert collapsed.count() == len(hidden), f"{notebook.name}: {collapsed.count()} collapsed"
     menu(page, "Edit", "Clear Outputs of All Cells")
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
     expected = len([c for c in cells(notebook) if c["cell_type"] == "code"])
@@ -144,6 +149,11 @@ def test_every_notebook_runs_clean_in_jupyterlab(lab, page):
                     problems.append(f"{saved.name}: {output['output_type']} in {start}: {text}")
                 if "[FAIL]" in text:
                     problems.append(f"{saved.name}: [FAIL] in {start}")
+            solution = cell["metadata"].get("jupyter", {}).get("source_hidden")
+            if solution and "check_" in "".join(cell["source"]):
+                verdict = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+                if "Correct: " not in verdict:
+                    problems.append(f"{saved.name}: a solution fails its check: {verdict}")
     assert problems == []
 
 
