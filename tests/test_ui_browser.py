@@ -1,14 +1,21 @@
 """The MLflow UI, started the README's way on the store the notebooks left, in a real browser.
 
-What a learner checks, checked on the page itself: the course's experiments are listed, the
-runs table shows the runs, a run page shows the ``developer`` tag, parameters, metrics and
-the model, the tuning trials compare side by side, and the registered model carries the
-``champion`` alias. Headless Debian Chromium, driven by Playwright (which never downloads a
-browser of its own here).
+What a learner does and checks, done and checked on the page itself. MLflow 3.17's UI opens
+in its *GenAI* mode (no registry in the side bar, an Assistant panel, pop-ups over the
+pages); notebook 01 tells the learner to switch to *Model training* with the switch at the
+top left and to close the pop-ups. The ``learner`` fixture does exactly that, by clicking,
+in one browser whose storage lasts between tabs, as a learner's does; every other test then
+opens its page in a new tab of that browser and checks that nothing covers it. Then: the
+course's experiments are listed, the runs table shows the runs, ticked runs compare, a run
+page shows the ``developer`` tag, parameters, metrics and the model, the experiment lists
+its logged models, the tuning trials compare side by side, and the registered model
+carries the ``champion`` alias. Headless Debian Chromium, driven by Playwright (which
+never downloads a browser of its own here).
 
     COURSE_SCREENSHOTS=docs/images python -m pytest tests/test_ui_browser.py
 
-also saves the pictures the README and the notebooks show.
+also saves the pictures the README and the notebooks show, as a learner sees the pages
+(1280x800), with the control the course points at outlined where a picture is about it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,20 @@ from helpers.server import MlflowServer, free_port
 
 SCREENSHOTS = os.environ.get("COURSE_SCREENSHOTS")
 WAIT_MS = 60_000
+VIEWPORT = {"width": 1280, "height": 800}  # a laptop's window: the pictures stay readable
+MODE_KEY = "mlflow.workflowType_v1"  # where the UI remembers the mode, in the browser
+PICTURES = {  # the pictures the README and the notebooks show
+    "experiments": "the course's experiments (01, 02)",
+    "runs": "the runs table (03-08)",
+    "run": "a run page (03, 07)",
+    "compare-trials": "the 20 tuning trials compared (05)",
+    "registry": "the registered model and its champion alias (08)",
+    "ui-first-open": "what opens first: GenAI mode, the switch and the Assistant (01)",
+    "ui-compare": "Model training mode: the side bar, ticked runs, Compare (01)",
+    "ui-logged-models": "the experiment's logged models (01, 07)",
+    "ui-registry": "the Model registry page (01, 08)",
+}
+PICTURE_MAX_BYTES = 250_000
 
 pytestmark = pytest.mark.notebooks
 
@@ -46,9 +67,105 @@ def browser():
         yield browser
 
 
+@pytest.fixture(scope="module")
+def learner(browser, ui):
+    """A learner's browser after following notebook 01's advice, done by clicking.
+
+    Its storage (where the UI remembers the mode and the closed panels) is shared by its
+    tabs and lasts until the module ends, as in a learner's browser.
+    """
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        follow_the_advice(page, ui)
+        page.close()
+        yield context
+    finally:
+        context.close()
+
+
+def follow_the_advice(page, ui) -> None:
+    """Open the UI, switch to Model training, close the pop-ups; assert each step took."""
+    page.goto(f"{ui.url}/")  # the address the README and notebook 01 give
+    page.get_by_text("Welcome to MLflow", exact=True).wait_for(timeout=WAIT_MS)
+    assert stored_mode(page) is None, "a new browser: the UI has chosen no mode yet"
+    assistant = assistant_panel(page)
+    assistant.wait_for(timeout=WAIT_MS)
+    assert_mode(page, "GenAI")
+    page.wait_for_timeout(1000)  # let the page settle before the picture
+    switch = page.get_by_role("button", name="Model training", exact=True)
+    close_assistant = assistant.get_by_role("button", name="Close", exact=True)
+    screenshot(page, "ui-first-open", outline=[switch, close_assistant])
+
+    # Opened in GenAI mode, an experiment shows a traces overview behind a pop-up.
+    sidebar(page).get_by_role("link", name="Experiments", exact=True).click()
+    experiment_link(page, "nyc-taxi-experiment").click()
+    guidance = page.get_by_role("dialog").filter(has_text="Detect Issues in Your Traces")
+    guidance.wait_for(timeout=WAIT_MS)
+    assert "/overview" in page.url, "GenAI mode opens an experiment on its overview"
+    guidance.get_by_role("button", name="Close guidance").click()
+    guidance.wait_for(state="hidden", timeout=WAIT_MS)
+
+    close_assistant.click()
+    assistant.wait_for(state="hidden", timeout=WAIT_MS)
+
+    switch.click()
+    page.get_by_role("heading", name="Runs", exact=True).wait_for(timeout=WAIT_MS)
+    assert "workflowType=machine_learning" in page.url, "the switch changed the mode"
+    assert stored_mode(page) == "machine_learning", "the browser remembers the choice"
+    assert_mode(page, "Model training")
+    for link in ("Runs", "Models", "Model registry"):
+        assert sidebar(page).get_by_role("link", name=link, exact=True).is_visible(), link
+
+    # The registry greets a first visit with a modal about its new look.
+    sidebar(page).get_by_role("link", name="Model registry", exact=True).click()
+    promotion = page.get_by_role("dialog").filter(has_text="new Model Registry UI")
+    promotion.wait_for(timeout=WAIT_MS)
+    promotion.get_by_role("button", name="Close", exact=True).click()
+    promotion.wait_for(state="hidden", timeout=WAIT_MS)
+    page.get_by_text("nyc-taxi-duration", exact=True).first.wait_for(timeout=WAIT_MS)
+
+
+def sidebar(page):
+    return page.get_by_role("navigation").first
+
+
+def experiment_link(page, name: str):
+    """An experiment's link in the experiments table (not a breadcrumb of the page before)."""
+    return page.locator("a[data-testid=experiment-list-item-link]", has_text=name)
+
+
+def assistant_panel(page):
+    """The MLflow Assistant panel: the box that holds its title and its close button (the
+    round button that opens the panel again carries the title too, as a hidden label)."""
+    title = page.locator("span:not(.assistant-fab-label)", has_text="MLflow Assistant")
+    return (
+        page.locator("div", has=title)
+        .filter(has=page.get_by_role("button", name="Close", exact=True))
+        .last
+    )
+
+
+def stored_mode(page) -> str | None:
+    value = page.evaluate(f"localStorage.getItem('{MODE_KEY}')")
+    return None if value is None else json.loads(value)
+
+
+def assert_mode(page, mode: str) -> None:
+    """The side bar of each mode: GenAI's has Prompts and no registry; Model training's the
+    reverse (outside an experiment: Home, Experiments, Model registry)."""
+    links = sidebar(page).get_by_role("link")
+    names = [name.strip() for name in links.all_inner_texts()]
+    if mode == "GenAI":
+        assert "Prompts" in names and "Model registry" not in names, names
+    else:
+        assert "Model registry" in names and "Prompts" not in names, names
+
+
 @pytest.fixture
-def page(browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+def page(learner):
+    """A new tab in the learner's browser."""
+    page = learner.new_page()
     yield page
     page.close()
 
@@ -64,20 +181,35 @@ def course_experiment(client):
 
 
 def open_page(page, ui, path: str, ready_text: str):
-    """Open a UI address and wait until ``ready_text`` is on the page."""
+    """Open a UI address, wait until ``ready_text`` is on it, and check nothing covers it."""
     page.goto(f"{ui.url}/{path}")
     page.get_by_text(ready_text, exact=True).first.wait_for(timeout=WAIT_MS)
-    close = page.get_by_role("button", name="Close")  # the assistant panel, if it is open
-    if close.count():
-        close.first.click()
     page.wait_for_timeout(1000)  # let charts and tables settle before reading or a picture
+    assert_nothing_covers(page)
 
 
-def screenshot(page, name: str) -> None:
-    if SCREENSHOTS:
-        folder = Path(SCREENSHOTS)
-        folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / f"{name}.png"))
+def assert_nothing_covers(page) -> None:
+    """Model training mode, no pop-up, modal or Assistant panel over the page."""
+    assert_mode(page, "Model training")
+    assert not page.locator("[role=dialog]:visible, [role=alertdialog]:visible").count(), (
+        page.locator("[role=dialog]:visible").all_inner_texts()
+    )
+    assert not assistant_panel(page).is_visible(), "the Assistant panel is closed"
+
+
+def screenshot(page, name: str, outline=()) -> None:
+    """Save the page as docs' picture ``name`` (with COURSE_SCREENSHOTS), ``outline``d."""
+    if not SCREENSHOTS:
+        return
+    assert name in PICTURES, f"add {name} to PICTURES"
+    style = "3px solid #e8590c"  # orange: stands out from MLflow's blues and greys
+    for locator in outline:
+        locator.evaluate(f"e => {{ e.style.outline = '{style}'; e.style.outlineOffset = '2px'; }}")
+    folder = Path(SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"))
+    for locator in outline:
+        locator.evaluate("e => { e.style.outline = ''; e.style.outlineOffset = ''; }")
 
 
 def body(page) -> str:
@@ -92,6 +224,24 @@ def run_by_name(client, experiment, name):
         max_results=1,
     )
     return run
+
+
+def test_the_mode_chosen_with_the_switch_is_remembered(page, ui):
+    """A new tab, at an address that names no mode, and after a reload: Model training."""
+    page.goto(f"{ui.url}/#/experiments")
+    experiment_link(page, "nyc-taxi-experiment").wait_for(timeout=WAIT_MS)
+    assert "workflowType" not in page.url
+    assert stored_mode(page) == "machine_learning"
+    assert_nothing_covers(page)
+    page.reload()
+    experiment_link(page, "nyc-taxi-experiment").wait_for(timeout=WAIT_MS)
+    assert_nothing_covers(page)
+    for link in ("Home", "Experiments", "Model registry"):
+        assert sidebar(page).get_by_role("link", name=link, exact=True).is_visible(), link
+    experiment_link(page, "nyc-taxi-experiment").click()
+    page.get_by_role("heading", name="Runs", exact=True).wait_for(timeout=WAIT_MS)
+    assert "/runs" in page.url, "in Model training mode an experiment opens on its runs"
+    assert_nothing_covers(page)
 
 
 def test_experiments_page_lists_the_course_experiments(page, ui):
@@ -116,6 +266,25 @@ def test_runs_page_shows_the_runs_of_the_course(page, ui, course_experiment):
     screenshot(page, "runs")
 
 
+def test_ticked_runs_compare(page, ui, course_experiment):
+    """Notebook 01's way to compare: tick runs in the table, press Compare."""
+    open_page(
+        page, ui, f"#/experiments/{course_experiment.experiment_id}/runs", "ridge-route-zones"
+    )
+    ticked = ("ridge", "ridge-pipeline", "ridge-route-zones")
+    for name in ticked:
+        row = page.get_by_role("row").filter(has=page.get_by_text(name, exact=True))
+        row.get_by_role("checkbox").first.check()
+    compare = page.get_by_role("button", name="Compare", exact=True)
+    page.wait_for_timeout(500)
+    screenshot(page, "ui-compare", outline=[compare])
+    compare.click()
+    page.get_by_text("Comparing 3 Runs from 1 Experiment").wait_for(timeout=WAIT_MS)
+    text = body(page)
+    for name in ticked:
+        assert name in text, name
+
+
 def test_run_page_shows_tag_params_metrics_and_model(page, ui, client, course_experiment):
     run = run_by_name(client, course_experiment, "ridge-pipeline")
     path = f"#/experiments/{course_experiment.experiment_id}/runs/{run.info.run_id}"
@@ -131,7 +300,27 @@ def test_run_page_shows_tag_params_metrics_and_model(page, ui, client, course_ex
     assert metric[2:] == ["duration-pipeline"], "the metric row links the logged model"
     assert "green-2021-01" in text, "the training dataset is shown (lineage)"
     assert "Finished" in text
+    assert Path(run.data.tags["mlflow.source.name"]).name in text, "the run's source"
     screenshot(page, "run")
+
+
+def test_experiment_lists_its_logged_models(page, ui, client, course_experiment):
+    open_page(
+        page, ui, f"#/experiments/{course_experiment.experiment_id}/runs", "ridge-route-zones"
+    )
+    sidebar(page).get_by_role("link", name="Models", exact=True).click()
+    page.get_by_role("heading", name="Models", exact=True).wait_for(timeout=WAIT_MS)
+    page.get_by_text("duration-pipeline", exact=True).first.wait_for(timeout=WAIT_MS)
+    page.wait_for_timeout(1000)
+    assert_nothing_covers(page)
+    text = body(page)
+    models = client.search_logged_models([course_experiment.experiment_id])
+    assert models, "the notebooks logged models"
+    for model in models:
+        assert model.name in text, model.name
+        source_run = client.get_run(model.source_run_id).info.run_name
+        assert source_run in text, f"{model.name} links its run {source_run}"
+    screenshot(page, "ui-logged-models")
 
 
 def test_compare_view_shows_the_tuning_trials(page, ui, client, course_experiment):
@@ -151,6 +340,22 @@ def test_compare_view_shows_the_tuning_trials(page, ui, client, course_experimen
     screenshot(page, "compare-trials")
 
 
+def test_registry_lists_the_models_with_their_aliases(page, ui, client):
+    """Reached by the side bar's Model registry link; its modal was closed once, for good."""
+    open_page(page, ui, "#/experiments", "nyc-taxi-experiment")
+    sidebar(page).get_by_role("link", name="Model registry", exact=True).click()
+    page.get_by_role("heading", name="Registered Models").wait_for(timeout=WAIT_MS)
+    page.get_by_text("nyc-taxi-duration", exact=True).first.wait_for(timeout=WAIT_MS)
+    page.wait_for_timeout(1000)
+    assert_nothing_covers(page)
+    rows = [row.split("\n") for row in page.get_by_role("row").all_inner_texts()]
+    for model in client.search_registered_models():
+        champion = client.get_model_version_by_alias(model.name, "champion")
+        [row] = [" ".join(row) for row in rows if model.name in row]
+        assert f"champion : Version {champion.version}" in row, row
+    screenshot(page, "ui-registry")
+
+
 def test_registry_shows_the_champion_alias(page, ui, client):
     champion = client.get_model_version_by_alias("nyc-taxi-duration", "champion")
     open_page(page, ui, "#/models/nyc-taxi-duration", "nyc-taxi-duration")
@@ -165,5 +370,6 @@ def test_registry_shows_the_champion_alias(page, ui, client):
 def test_the_pictures_the_docs_show_exist():
     """The README and notebooks show these (regenerate them: see the module docstring)."""
     images = Path(__file__).resolve().parents[1] / "docs" / "images"
-    for name in ("experiments", "runs", "run", "compare-trials", "registry"):
-        assert (images / f"{name}.png").stat().st_size > 10_000, name
+    for name in PICTURES:
+        size = (images / f"{name}.png").stat().st_size
+        assert 10_000 < size < PICTURE_MAX_BYTES, f"{name}.png: {size} bytes"
