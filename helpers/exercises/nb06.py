@@ -1,0 +1,79 @@
+"""Checkers for notebook 06 (autolog): reading an autologged run, and a metric autolog names."""
+
+from __future__ import annotations
+
+from mlflow.utils.autologging_utils import autologging_is_disabled
+
+from helpers.exercises import checker, close_to, learner_run, require
+
+FEBRUARY_METRIC = "root_mean_squared_error_february"
+
+
+def autologging_is_off() -> None:
+    """Both exercises end with autologging off, so the cells after them log only what they say."""
+    require(
+        autologging_is_disabled("sklearn"),
+        "autologging is still on: turn it off at the end (`disable=True`), so later cells log "
+        "only what they say.",
+    )
+
+
+@checker
+def check_autologged_run(run_id: object, training_rmse: object) -> str:
+    """Exercise 1: an autologged run of the asked pipeline, and its training RMSE read back."""
+    run = learner_run(run_id, "your autologged run")
+    params, metrics = run.data.params, run.data.metrics
+    require(
+        "ridge__solver" in params,
+        "this run has no autologged Ridge parameters: turn autologging on before `fit`, and call "
+        "`fit` inside the run.",
+    )
+    require(
+        params.get("ridge__alpha") == "5.0" and params["ridge__solver"] == "sparse_cg",
+        "this run trained another model than the one asked: check `alpha` and `solver`.",
+    )
+    require(
+        isinstance(training_rmse, int | float) and not isinstance(training_rmse, bool),
+        "put in `training_rmse` the number you read from the run's metrics.",
+    )
+    require(
+        close_to(float(training_rmse), metrics["training_root_mean_squared_error"], 0.001),
+        "that is not this run's `training_root_mean_squared_error`: read it from "
+        "`mlflow.get_run(...).data.metrics`, not from another run.",
+    )
+    autologging_is_off()
+    return (
+        "an autologged run of the sparse_cg pipeline, its training RMSE read from its record, "
+        "and autologging off again."
+    )
+
+
+@checker
+def check_february_metric(run_id: object) -> str:
+    """Exercise 2: autologging itself logged the validation RMSE as ``..._february``."""
+    run = learner_run(run_id, "your run")
+    metrics = run.data.metrics
+    require(
+        "training_root_mean_squared_error" in metrics,
+        "this run has no autologged training metrics: turn autologging on before `fit`, and call "
+        "`fit` inside the run.",
+    )
+    logged_by_autolog = sorted(key for key in metrics if key.startswith("root_mean_squared_error"))
+    require(
+        logged_by_autolog,
+        "autologging logged no RMSE of its own: it does so only for a metric function looked up "
+        "in `sklearn.metrics` after `autolog()`, given the predictions of a model fitted with "
+        "autologging on (see the section on the metric autologging logs by itself).",
+    )
+    require(
+        FEBRUARY_METRIC in metrics,
+        f"autologging logged {logged_by_autolog}: the part after the function's name is the name "
+        "of the variable holding the data you gave to `predict` (if two names hold the same "
+        "object, the one defined first wins).",
+    )
+    require(
+        not close_to(metrics[FEBRUARY_METRIC], metrics["training_root_mean_squared_error"], 1e-9),
+        "this RMSE is the training RMSE: predict February's trips, not January's.",
+    )
+    autologging_is_off()
+    return f"autologging logged `{FEBRUARY_METRIC}` by itself, and is off again."
