@@ -102,6 +102,9 @@ def run_all_cells(page, url: str, token: str, notebook: Path) -> None:
     hidden = [c for c in cells(notebook) if c["metadata"].get("jupyter", {}).get("source_hidden")]
     collapsed = page.locator(".jp-CodeCell .jp-InputPlaceholder")
     assert collapsed.count() == len(hidden), f"{notebook.name}: {collapsed.count()} collapsed"
+    if hidden:  # as a learner who opens them; a collapsed cell shows no execution count
+        menu(page, "View", "Expand All Code")
+        collapsed.first.wait_for(state="detached")
     menu(page, "Edit", "Clear Outputs of All Cells")
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
     expected = len([c for c in cells(notebook) if c["cell_type"] == "code"])

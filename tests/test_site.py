@@ -81,6 +81,10 @@ def test_every_notebook_has_a_page_with_its_stored_outputs(site):
         assert title.removeprefix("# ").strip().split(":")[0] in html
         printed = first_stored_text(notebook).replace("<", "&lt;").replace(">", "&gt;")
         assert printed in html, f"{notebook.name}: stored output {printed!r} not on its page"
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        solutions = [c for c in cells if "hide-input" in c["metadata"].get("tags", [])]
+        folded = html.count('<details class="admonition hide above-input"')
+        assert folded == len(solutions), f"{notebook.name}: {folded} solutions folded"
 
 
 def test_pages_load_their_images_link_up_and_ask_nothing_of_other_hosts(served, browser):
