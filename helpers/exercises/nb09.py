@@ -1,15 +1,15 @@
-"""Checkers for notebook 09's exercises: a server restarted on its stores, and its REST API."""
+"""Checkers for notebook 09's exercises: a server restarted on its stores, a command fixed."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+import shlex
+from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
 from helpers.exercises import Hint, checker, require
-from helpers.server import MlflowServer
+from helpers.server import LOCALHOST, MlflowServer, ServerError, check_uri, sqlite_path
 
 
 def _backend_store(server: MlflowServer) -> str:
@@ -49,30 +49,30 @@ def check_restarted_server(run_id: object, server: object) -> str:
 
 
 @checker
-def check_metric_over_rest(metric_over_rest: object, server: object) -> str:
-    """The learner's REST function gives the same value as the MLflow client, for any run."""
-    require(callable(metric_over_rest), "define the function `metric_over_rest` first.")
+def check_server_command(command: object) -> str:
+    """A teammate's ``mlflow server`` command, fixed: a valid SQLite URI, 127.0.0.1 only."""
     require(
-        isinstance(server, MlflowServer) and server.running,
-        "pass a running server: call the check inside the `with MlflowServer.start(...)` block.",
+        isinstance(command, str) and command.split()[:2] == ["mlflow", "server"],
+        "write the whole command as a string, starting with `mlflow server`.",
     )
-    client = mlflow.MlflowClient(server.url)
-    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
-    checked = [r for r in runs if "rmse" in r.data.metrics]
-    require(checked, "the server has no run with an `rmse` metric: start it on server.db.")
-    function: Callable = metric_over_rest
-    for run in checked[:3]:
-        expected = run.data.metrics["rmse"]
-        try:
-            value = function(server.url, run.info.run_id, "rmse")
-        except Exception as error:
-            raise Hint(
-                f"your function raised {type(error).__name__}: {error}. Try the URL in a "
-                "browser first: <server>/api/2.0/mlflow/runs/get?run_id=<id>."
-            ) from None
-        require(
-            isinstance(value, (int, float)) and math.isclose(value, expected),
-            "the value is not the run's `rmse`: the JSON answer holds a list of metrics under "
-            "run > data > metrics, each with a key and a value.",
-        )
-    return "your function reads a metric over plain HTTP, as any language could."
+    words = shlex.split(command)
+    options = dict(zip(words[2::2], words[3::2], strict=False))
+    uri = options.get("--backend-store-uri")
+    require(uri, "keep the option `--backend-store-uri`: without it the server uses another file.")
+    try:
+        check_uri(uri)
+    except ServerError:
+        raise Hint(
+            "the backend store URI is still wrong: count the slashes after `sqlite:` "
+            "(check_uri on it says more)."
+        ) from None
+    require(
+        sqlite_path(uri) == Path("server.db"),
+        "keep the same database: the file server.db, next to the notebook.",
+    )
+    require(
+        options.get("--host", LOCALHOST) in (LOCALHOST, "localhost"),
+        "the server still listens beyond this machine: see the security defaults above.",
+    )
+    require(options.get("--port") == "5000", "keep the port of the teammate's command.")
+    return "the URI names the file server.db, and the server listens on this machine only."
