@@ -247,3 +247,15 @@ def test_the_homework_checks_every_answer():
     solutions = [c for h, cs in sections.items() if h.startswith("Solution") for c in cs]
     verdicts = [stdout(c) for c in solutions if CHECK_CALL.search(source(c))]
     assert len(verdicts) >= 6 and all("Correct: " in v for v in verdicts), verdicts
+
+
+def test_the_serving_notebooks_fallback_champion_is_the_one_08_chooses():
+    """Notebook 11 trains 08's champion itself when it runs alone; its alpha is the one 08's
+    grid picks (a number copied between notebooks must fail here when 08's choice changes)."""
+    [registry] = [nb for nb in NOTEBOOKS if nb.name.startswith("08_")]
+    [serving] = [nb for nb in NOTEBOOKS if nb.name.startswith("11_")]
+    printed = "".join(stdout(c) for c in code_cells(registry))
+    chosen = float(re.search(r"best alpha on February: ([\d.]+)", printed).group(1))
+    fallback = "\n".join(source(c) for c in code_cells(serving))
+    alphas = [float(a) for a in re.findall(r"Ridge\(alpha=([\d.]+), tol=1e-8\)", fallback)]
+    assert alphas == [chosen], f"11 trains alpha {alphas}, 08 chooses {chosen}"
