@@ -392,7 +392,7 @@ class MlflowServer(Background):
         serve_artifacts: bool = True,
         folder: str | Path = ".",
         workers: int = 1,
-        timeout: float = 90,
+        timeout: float = 180,
         log: str | Path | None = None,
         env: dict[str, str] | None = None,
     ) -> MlflowServer:
@@ -404,6 +404,8 @@ class MlflowServer(Background):
         port that is taken is an error. Output goes to ``log`` (default:
         ``mlflow-server.log`` in ``folder``), never into a notebook. ``env`` adds
         environment variables for the server only, such as a database password.
+        ``timeout`` is generous: a first start creates the store's tables, which took over a
+        minute on a busy 2-core machine.
 
         Artifacts (the command's flags of the same names): ``artifacts_destination`` is
         where a proxying server stores them (clients upload to the server);
