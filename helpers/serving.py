@@ -91,7 +91,7 @@ class ModelServer(Background):
         tracking_uri: str = "sqlite:///mlflow.db",
         port: int | None = None,
         folder: str | Path = ".",
-        timeout: float = 120,
+        timeout: float = 180,
         log: str | Path | None = None,
     ) -> ModelServer:
         """Serve ``model_uri`` on 127.0.0.1 and return once it answers ``/health``.
