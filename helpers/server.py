@@ -262,6 +262,15 @@ def _launch(command: list[str], folder: Path, env: dict[str, str], log: Path) ->
         )  # fmt: skip
 
 
+def answers_health(url: str) -> bool:
+    """True if an MLflow server (tracking or model) at ``url`` answers ``/health`` with 200."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except (http.client.HTTPException, OSError):  # URLError is an OSError
+        return False
+
+
 class Background:
     """A program this course started in the background (a server); stop it with :meth:`stop`.
 
@@ -448,11 +457,7 @@ class MlflowServer(Background):
 
     def _answers(self) -> bool:
         """True if something at this server's address answers ``/health``."""
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                return response.status == 200
-        except (http.client.HTTPException, OSError):  # URLError is an OSError
-            return False
+        return answers_health(self.url)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

@@ -20,13 +20,11 @@ the way out, and every server still running is stopped when Python exits.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import shutil
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -36,6 +34,7 @@ from helpers.server import (
     Background,
     ServerError,
     _port_taken,
+    answers_health,
     free_port,
     port_is_free,
 )
@@ -130,11 +129,7 @@ class ModelServer(Background):
 
     def _answers(self) -> bool:
         """True once the server answers ``/health``: it does so when the model is loaded."""
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                return response.status == 200
-        except (http.client.HTTPException, OSError):  # URLError is an OSError
-            return False
+        return answers_health(self.url)
 
     def _log_end(self) -> str:
         """The telling line of the log: MLflow's error if there is one, else the last line.
