@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import boto3
 import botocore.exceptions
 import pytest
+from child_python import assert_nothing_left, run_python
 
 from helpers import object_store
 from helpers.object_store import ObjectStore, forget_cloud_credentials
-from helpers.server import MARKER, ServerError, free_port, port_is_free, processes_with_environment
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.server import ServerError, free_port, port_is_free
 
 
 @pytest.fixture
@@ -142,12 +138,6 @@ def test_a_store_left_running_is_stopped_when_python_exits(tmp_path):
         "store = ObjectStore.start('s3', port=free_port(9024))\n"
         "print(store.marker, store.url.rsplit(':', 1)[1], store.running)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    marker, port, running = result.stdout.split()
+    marker, port, running = run_python(code, tmp_path, timeout=120).split()
     assert running == "True"
-    assert processes_with_environment(MARKER, marker) == []
-    assert port_is_free(int(port))
+    assert_nothing_left(marker, port)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from child_python import assert_nothing_left, python_env, run_python
 from notebook_runs import make_store_with_runs
 
 from helpers import server as server_module
@@ -34,8 +35,6 @@ from helpers.server import (
     processes_with_environment,
     sqlite_path,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -72,11 +71,6 @@ def foreign_server():
     yield httpd.server_address[1]
     httpd.shutdown()
     httpd.server_close()
-
-
-def python_env() -> dict[str, str]:
-    """The environment for a child Python that imports this working copy's helpers."""
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def test_free_port_prefers_the_given_port_and_avoids_a_busy_one(busy_port):
@@ -231,15 +225,9 @@ def test_a_server_left_running_is_stopped_when_python_exits(tmp_path):
         "server = MlflowServer.start('sqlite:///x.db', port=free_port(5080))\n"
         "print(server.marker, server.url.rsplit(':', 1)[1], server.running)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=python_env(),
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    marker, port, running = result.stdout.split()
+    marker, port, running = run_python(code, tmp_path, timeout=180).split()
     assert running == "True"
-    assert processes_with_environment(MARKER, marker) == []
-    assert port_is_free(int(port))
+    assert_nothing_left(marker, port)
 
 
 def _no_database(folder: Path) -> None:

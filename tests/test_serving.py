@@ -10,9 +10,7 @@ this file (about 5 s each), and fails to start once; the other tests start nothi
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -22,11 +20,11 @@ import mlflow
 import pandas as pd
 import psutil
 import pytest
+from child_python import assert_nothing_left, run_python
 
 from helpers.server import MARKER, ServerError, port_is_free, processes_with_environment
 from helpers.serving import ModelServer
 
-ROOT = Path(__file__).resolve().parents[1]
 MODEL = "models:/tiny@champion"
 ROWS = pd.DataFrame({"zone": ["a", "b", "a"], "miles": [1.0, 2.0, 3.0]})
 TARGETS = [3.0, 5.0, 7.0]
@@ -80,11 +78,6 @@ def ended(process: psutil.Process) -> bool:
         return process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def python_env(**changes: str) -> dict[str, str]:
-    """The environment for a child Python that imports this working copy's helpers."""
-    return {**os.environ, "PYTHONPATH": str(ROOT), **changes}
 
 
 @pytest.fixture(scope="module")
@@ -161,16 +154,11 @@ def test_an_unactivated_environment_serves_and_python_exit_stops_it(store):
         "answer = json.load(urllib.request.urlopen(request))\n"
         "print(server.marker, server.url.rsplit(':', 1)[1], server.tmpdir, answer['predictions'])\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=store, env=python_env(PATH="/usr/bin:/bin"),
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    marker, port, tmpdir, predictions = result.stdout.split(maxsplit=3)
+    printed = run_python(code, store, timeout=240, PATH="/usr/bin:/bin")
+    marker, port, tmpdir, predictions = printed.split(maxsplit=3)
     assert predictions.startswith("[") and predictions.strip() != "[]"
-    assert processes_with_environment(MARKER, marker) == []
+    assert_nothing_left(marker, port)
     assert not Path(tmpdir).exists()
-    assert port_is_free(int(port))
 
 
 def test_stop_leaves_no_process_and_no_temporary_folder(server):
