@@ -15,7 +15,8 @@ never downloads a browser of its own here).
     COURSE_SCREENSHOTS=docs/images python -m pytest tests/test_ui_browser.py
 
 also saves the pictures the README and the notebooks show, as a learner sees the pages
-(1280x800), with the control the course points at outlined where a picture is about it.
+(1280x800), with the control the course points at outlined where a picture is about it. The
+notebooks then run in JupyterLab first, as a learner's do (about 15 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 import mlflow
 import pytest
 from browser import chromium
+from jupyterlab_session import jupyter_lab, run_all_cells
+from notebook_runs import NOTEBOOKS
 
 from helpers.server import MlflowServer, free_port
 
@@ -52,12 +55,32 @@ pytestmark = pytest.mark.notebooks
 
 
 @pytest.fixture(scope="module")
-def ui(executed_course):
+def course_store(request, tmp_path_factory, browser) -> Path:
+    """The folder where every notebook has run once, in order: its ``mlflow.db`` is shown.
+
+    For the pictures (COURSE_SCREENSHOTS), the notebooks run in JupyterLab, as a learner's
+    do, so that a run's source on its page is its notebook, not the headless executor's
+    ``ipykernel_launcher.py``. Otherwise the store of the nbval run is reused (faster).
+    """
+    if not SCREENSHOTS:
+        folder, first_run, _ = request.getfixturevalue("executed_course")
+        if first_run.returncode != 0:
+            pytest.fail("the notebooks did not run, so there is nothing to show")
+        return folder
+    folder = tmp_path_factory.mktemp("lab")
+    # CI runs as root; the pictures show a learner's login as the runs' creator.
+    with jupyter_lab(folder, login="learner") as (url, token):
+        page = browser.new_page(viewport={"width": 1400, "height": 900})  # the module's browser
+        for notebook in NOTEBOOKS:
+            run_all_cells(page, url, token, folder / "notebooks" / notebook.name)
+        page.close()
+    return folder / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def ui(course_store):
     """``mlflow ui --backend-store-uri sqlite:///mlflow.db`` in the notebooks' folder."""
-    folder, first_run, _ = executed_course
-    if first_run.returncode != 0:
-        pytest.fail("the notebooks did not run, so there is nothing to show")
-    with MlflowServer.start(ui=True, folder=folder, port=free_port(5000)) as server:
+    with MlflowServer.start(ui=True, folder=course_store, port=free_port(5000)) as server:
         yield server
 
 
@@ -300,7 +323,11 @@ def test_run_page_shows_tag_params_metrics_and_model(page, ui, client, course_ex
     assert metric[2:] == ["duration-pipeline"], "the metric row links the logged model"
     assert "green-2021-01" in text, "the training dataset is shown (lineage)"
     assert "Finished" in text
-    assert Path(run.data.tags["mlflow.source.name"]).name in text, "the run's source"
+    source = Path(run.data.tags["mlflow.source.name"]).name
+    assert source in text, "the run's source"
+    if SCREENSHOTS:  # made in JupyterLab: the picture shows what a learner's run page shows
+        assert source == "07_model_management.ipynb"
+        assert run.data.tags["mlflow.user"] == "learner" and "learner" in text, "created by"
     screenshot(page, "run")
 
 
