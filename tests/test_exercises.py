@@ -100,3 +100,64 @@ def test_homework_hints_never_contain_the_answer(capsys):
     assert out.startswith("Not yet: ") and "artifacts-destination" not in out
     assert "no option" in verdict(capsys, check_question_4, "artifact-store")
     assert verdict(capsys, check_question_4, "--artifacts-destination").startswith("Correct: ")
+
+
+def test_question_3_reads_the_newest_autologged_forest(capsys, store):
+    from sklearn.ensemble import RandomForestRegressor
+
+    from helpers.exercises.nb12 import check_question_3
+
+    mlflow.set_experiment("nyc-taxi-homework")
+    assert "no run in" in verdict(capsys, check_question_3, 2), "nothing autologged yet"
+    X, y = [[0.0], [1.0], [2.0], [3.0]], [0.0, 1.0, 2.0, 3.0]
+    mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
+    try:
+        with mlflow.start_run(run_name="a-forest-of-its-own"):
+            RandomForestRegressor(n_estimators=2, min_samples_split=4, random_state=0).fit(X, y)
+        out = verdict(capsys, check_question_3, 2)
+        assert out.startswith("Not yet: read the parameter"), "2 is not what that run recorded"
+        assert "set `min_samples_split` itself" in verdict(capsys, check_question_3, 4)
+        with mlflow.start_run(run_name="the-question's-forest"):
+            RandomForestRegressor(n_estimators=2, random_state=0).fit(X, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    assert verdict(capsys, check_question_3, "2").startswith("Correct: ")
+    assert verdict(capsys, check_question_3, 8).startswith("Not yet: ")
+
+
+def test_question_6_scores_a_dataframe_pipeline_champion_and_hints_at_a_broken_one(capsys, store):
+    import sklearn
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import root_mean_squared_error
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from helpers.data import load_trips, prepare_features
+    from helpers.exercises.nb12 import MODEL, check_question_6
+
+    def champion(model, inputs):
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(
+                model, name="model", input_example=inputs.head(3),
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            )  # fmt: skip
+        version = mlflow.register_model(info.model_uri, MODEL)
+        mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", version.version)
+
+    mlflow.set_experiment("nyc-taxi-homework")
+    train, march = (prepare_features(load_trips("green", 2021, m)) for m in (1, 3))
+    columns = ["PU_DO", "trip_distance"]
+    pipeline = Pipeline([
+        ("route", ColumnTransformer([("PU_DO", OneHotEncoder(handle_unknown="ignore"), ["PU_DO"])],
+                                    remainder="passthrough")),
+        ("ridge", Ridge(alpha=1.0, tol=1e-8)),
+    ]).fit(train[columns], train["duration"])  # fmt: skip
+    champion(pipeline, train[columns])
+    rmse = root_mean_squared_error(march["duration"], pipeline.predict(march[columns]))
+    assert verdict(capsys, check_question_6, round(rmse, 3)).startswith("Correct: ")
+
+    renamed = train[columns].rename(columns={"trip_distance": "miles"})
+    champion(Ridge().fit(renamed[["miles"]], train["duration"]), renamed[["miles"]])
+    out = verdict(capsys, check_question_6, round(rmse, 3))
+    assert out.startswith("Not yet: the champion asks for columns") and "miles" in out

@@ -67,6 +67,7 @@ def check_hour_run(run_id: str | None) -> str:
         rmse < baseline - 0.5,
         f"the RMSE gains only {baseline - rmse:.2f} minutes. Given the hour as a number, a "
         "linear model can only make trips longer (or shorter) as the day goes on; the errors "
-        "above go up and down. Give the hour as a category instead: a string, as PU_DO is.",
+        "above go up and down with the hour. Look at how `DictVectorizer` encodes `PU_DO`, a "
+        "feature whose values are not amounts.",
     )
     return f"the pickup hour cuts the RMSE by {baseline - rmse:.1f} minutes."

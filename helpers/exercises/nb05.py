@@ -24,7 +24,9 @@ def check_best_zones_trial(run_id: object) -> str:
     Why compare with its siblings: the learner's search may have found other values than the
     stored notebook's, so the checker asks the store, not a number copied from it.
     """
-    run = learner_run(run_id, "the best `zones` trial")
+    run = learner_run(
+        run_id, "the best `zones` trial", "it is in the `run_id` column of `search_runs`' table"
+    )
     parent_id = run.data.tags.get("mlflow.parentRunId")
     require(
         parent_id,

@@ -73,13 +73,35 @@ def check_question_2(answer: int | None) -> str:
 
 @checker
 def check_question_3(answer: int | None) -> str:
-    """The ``min_samples_split`` autologging recorded: the default, since it was not set."""
+    """The ``min_samples_split`` autologging recorded, read from the newest run that has it."""
     value = _number(answer, 3)
+    recorded = [
+        (key, run)
+        for run in mlflow.search_runs(
+            experiment_names=[EXPERIMENT],
+            order_by=["attributes.start_time DESC"],
+            max_results=50,
+            output_format="list",
+        )
+        for key in run.data.params
+        if key.endswith("min_samples_split")
+    ]
+    require(
+        recorded,
+        f"no run in `{EXPERIMENT}` has an autologged `min_samples_split` yet: train the forest "
+        "with `mlflow.sklearn.autolog()` on, inside a run, then read the run's parameters.",
+    )
+    key, run = recorded[0]
+    require(
+        value == float(run.data.params[key]),
+        "read the parameter from the autologged run: in a pipeline its name is "
+        "`<step>__min_samples_split`.",
+    )
     default = RandomForestRegressor().get_params()["min_samples_split"]
     require(
         value == default,
-        "read the parameter from the autologged run: in a pipeline its name is "
-        "`<step>__min_samples_split`.",
+        f"run {run.info.run_name!r} set `min_samples_split` itself: train exactly the forest "
+        "the question gives, and read what autologging recorded for it.",
     )
     return "autologging recorded the default, since the code never set it."
 
@@ -130,14 +152,41 @@ def check_question_6(answer: float | None) -> str:
         champion = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
     except mlflow.exceptions.MlflowException:
         raise Hint(f"no `{MODEL}` model with a `champion` alias yet: register it first.") from None
-    features = ["PU_DO", "trip_distance"]
-    train, test = (prepare_features(load_trips("green", 2021, m)) for m in (1, 3))
-    dv = DictVectorizer().fit(train[features].to_dict(orient="records"))
-    X_test = dv.transform(test[features].to_dict(orient="records"))
-    rmse = root_mean_squared_error(test["duration"].values, champion.predict(X_test))
+    rmse = _rmse_on_march(champion)
     require(
         close_to(value, rmse, RMSE_TOLERANCE),
         "not the champion's RMSE on March: load it by alias (models:/<name>@champion) and "
         "score the test month, not the validation one.",
     )
     return "the champion's RMSE on March, loaded by its alias."
+
+
+def _rmse_on_march(champion: mlflow.pyfunc.PyFuncModel) -> float:
+    """The champion's RMSE on March, given the input it was logged with.
+
+    A model logged on DictVectorizer's matrix (as the solution does) gets that matrix; a
+    pipeline logged on a DataFrame (as notebook 07 teaches) gets the columns its signature names.
+    """
+    train, test = (prepare_features(load_trips("green", 2021, m)) for m in (1, 3))
+    schema = champion.metadata.get_input_schema()
+    if schema is not None and schema.has_input_names():
+        columns = schema.input_names()
+        missing = sorted(set(columns) - set(test.columns))
+        require(
+            not missing,
+            f"the champion asks for columns the trips do not have ({missing}): register a model "
+            "trained on the homework's features.",
+        )
+        inputs = test[columns]
+    else:
+        features = ["PU_DO", "trip_distance"]
+        dv = DictVectorizer().fit(train[features].to_dict(orient="records"))
+        inputs = dv.transform(test[features].to_dict(orient="records"))
+    try:
+        predictions = champion.predict(inputs)
+    except Exception as error:  # noqa: BLE001 - any failure becomes a hint, not a traceback
+        raise Hint(
+            f"the champion could not predict March's trips ({type(error).__name__}): register a "
+            "model trained on `PU_DO` and `trip_distance`, with an input example."
+        ) from None
+    return root_mean_squared_error(test["duration"].values, predictions)
