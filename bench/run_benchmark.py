@@ -16,6 +16,7 @@ One run, on one machine, so the numbers compare with each other:
     python bench/run_benchmark.py              # about 10 minutes on 2 cores
     python bench/run_benchmark.py --repeat 1   # quicker, noisier
     python bench/run_benchmark.py --real-size-only   # only 5, about 5 minutes
+    python bench/run_benchmark.py --notebooks-only   # only 1, about 12 minutes
 
 Results are printed as Markdown; docs/PERFORMANCE.md holds the last measured ones.
 Linux (and macOS) only: peak memory comes from ``resource.getrusage``.
@@ -282,11 +283,27 @@ def print_real_size(rows: list[tuple[str, float, int]]) -> None:
 # ---------------------------------------------------------------------------------------
 
 
+def print_notebooks(rows: list, floor: float, course: float, repeat: int) -> None:
+    """Section 1's table: each notebook alone, against the floor, and the course in order."""
+    mib = 1024 * 1024
+    print(f"## Notebooks (median of {repeat}, each alone in a fresh kernel and folder)\n")
+    print("| notebook | seconds | x floor | kernel peak memory |")
+    print("|---|---:|---:|---:|")
+    print(f"| floor (import, URI, experiment, 1 run) | {floor:.1f} | 1.0 | |")
+    for name, seconds, peak in rows:
+        print(f"| {name} | {seconds:.1f} | {seconds / floor:.1f} | {peak / mib:.0f} MiB |")
+    print(f"\nSum of the notebooks alone: {sum(s for _, s, _ in rows):.1f} s. "
+          f"The whole course in order in one folder: **{course:.1f} s**.\n")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per notebook (median)")
     parser.add_argument(
         "--real-size-only", action="store_true", help="only section 5: months of real size"
+    )
+    parser.add_argument(
+        "--notebooks-only", action="store_true", help="only section 1: the notebooks' times"
     )
     args = parser.parse_args()
     if args.real_size_only:
@@ -296,21 +313,15 @@ def main() -> int:
     print(f"Benchmarking on {platform.platform()}, {psutil.cpu_count()} CPUs, "
           f"Python {platform.python_version()}", file=sys.stderr)  # fmt: skip
     rows, floor, course, course_folder = bench_notebooks(args.repeat)
+    if args.notebooks_only:
+        shutil.rmtree(course_folder, ignore_errors=True)
+        print_notebooks(rows, floor, course, args.repeat)
+        return 0
     tracking = bench_tracking()
     ui_start, ui_peak, ui_processes = bench_ui(course_folder)
     shutil.rmtree(course_folder, ignore_errors=True)
     real_size = bench_real_size()
-
-    mib = 1024 * 1024
-    print(f"## Notebooks (median of {args.repeat}, each alone in a fresh kernel and folder)\n")
-    print("| notebook | seconds | x floor | kernel peak memory |")
-    print("|---|---:|---:|---:|")
-    print(f"| floor (import, URI, experiment, 1 run) | {floor:.1f} | 1.0 | |")
-    for name, seconds, peak in rows:
-        print(f"| {name} | {seconds:.1f} | {seconds / floor:.1f} | {peak / mib:.0f} MiB |")
-    print(f"\nSum of the notebooks alone: {sum(s for _, s, _ in rows):.1f} s. "
-          f"The whole course in order in one folder: **{course:.1f} s**.\n")  # fmt: skip
-
+    print_notebooks(rows, floor, course, args.repeat)
     print("## Tracking overhead of a typical run (notebook 03's, without fit and predict)\n")
     print("| step | cold (first run) | warm | requirements inferred |")
     print("|---|---:|---:|---:|")
@@ -334,7 +345,7 @@ def main() -> int:
 
     print("## The MLflow UI\n")
     print(f"- `mlflow ui --workers 4` answers after {ui_start:.1f} s, as {ui_processes} "
-          f"processes using {ui_peak / mib:.0f} MiB together at peak.\n")  # fmt: skip
+          f"processes using {ui_peak / 1024 / 1024:.0f} MiB together at peak.\n")  # fmt: skip
     print_real_size(real_size)
     return 0
 
