@@ -246,12 +246,27 @@ def test_exercises_check_themselves_and_their_solutions_pass(notebook):
         assert stdout(asked).startswith("Not yet: "), f"{exercise}: the empty answer must fail"
         assert checker[-1] in CHECK_CALL.findall(source(answered[-1])), f"{solution}: same check"
         assert "Correct: " in stdout(answered[-1]), f"{solution}: the solution must pass"
-        for cell in answered:
-            assert cell["metadata"].get("jupyter", {}).get("source_hidden"), (
-                f"{solution}: collapsed in JupyterLab until the learner opens it"
+        assert_hidden(solution, sections[solution])
+
+
+def assert_hidden(solution: str, section: list[dict]) -> None:
+    """A solution shows nothing before the learner opens it: its heading alone is visible.
+
+    Its code and its result are collapsed in JupyterLab and folded on the site, and any
+    explanation is a comment in its code, not text beside it.
+    """
+    for cell in section:
+        if cell["cell_type"] == "markdown":
+            assert re.fullmatch(r"(?s).*### Solution \d+(: [^\n]*)?", source(cell).strip()), (
+                f"{solution}: only its heading is visible; explain in the solution's comments"
             )
-            tags = cell["metadata"].get("tags", [])
-            assert "hide-input" in tags, f"{solution}: folded on the site"
+            continue
+        hidden = cell["metadata"].get("jupyter", {})
+        assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), (
+            f"{solution}: code and result collapsed in JupyterLab until the learner opens them"
+        )
+        tags = cell["metadata"].get("tags", [])
+        assert "hide-cell" in tags, f"{solution}: code and result folded on the site"
 
 
 def test_the_homework_checks_every_answer():
@@ -263,6 +278,9 @@ def test_the_homework_checks_every_answer():
         checks = [c for c in sections[question] if CHECK_CALL.search(source(c))]
         assert checks, f"{question}: an answer cell with a check"
         assert stdout(checks[0]).startswith("Not yet: "), f"{question}: empty answer refused"
+    for heading, section in sections.items():
+        if re.match(r"Solution \d+", heading):
+            assert_hidden(heading, section)
     solutions = [c for h, cs in sections.items() if h.startswith("Solution") for c in cs]
     verdicts = [stdout(c) for c in solutions if CHECK_CALL.search(source(c))]
     assert len(verdicts) >= 6 and all("Correct: " in v for v in verdicts), verdicts

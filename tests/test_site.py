@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -82,9 +83,15 @@ def test_every_notebook_has_a_page_with_its_stored_outputs(site):
         printed = first_stored_text(notebook).replace("<", "&lt;").replace(">", "&gt;")
         assert printed in html, f"{notebook.name}: stored output {printed!r} not on its page"
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-        solutions = [c for c in cells if "hide-input" in c["metadata"].get("tags", [])]
-        folded = html.count('<details class="admonition hide above-input"')
+        solutions = [c for c in cells if "hide-cell" in c["metadata"].get("tags", [])]
+        folded = html.count('<div class="cell tag_hide-cell docutils container">\n<details')
         assert folded == len(solutions), f"{notebook.name}: {folded} solutions folded"
+        for verdict in re.finditer("Correct: ", html):  # a solution's result is folded too
+            opened, closed = (
+                html.rfind("<details", 0, verdict.start()),
+                html.rfind("</details>", 0, verdict.start()),
+            )
+            assert opened > closed, f"{notebook.name}: a solution's result is shown unfolded"
 
 
 def test_pages_load_their_images_link_up_and_ask_nothing_of_other_hosts(served, browser):
