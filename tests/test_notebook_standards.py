@@ -296,3 +296,19 @@ def test_the_serving_notebooks_fallback_champion_is_the_one_08_chooses():
     fallback = "\n".join(source(c) for c in code_cells(serving))
     alphas = [float(a) for a in re.findall(r"Ridge\(alpha=([\d.]+), tol=1e-8\)", fallback)]
     assert alphas == [chosen], f"11 trains alpha {alphas}, 08 chooses {chosen}"
+
+
+def test_each_notebook_states_the_time_the_readme_gives():
+    """A learner reads a notebook's cost at its top and the README's table: they agree (both
+    are a notebook alone in a fresh kernel, as bench/run_benchmark.py measures)."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = dict(
+        re.findall(r"^\| \[(\d\d)_\w+\]\(notebooks/\S+\) \|.*\| (\d+) s \|$", readme, re.M)
+    )
+    assert sorted(table) == sorted(nb.name[:2] for nb in NOTEBOOKS), "a README row per notebook"
+    for notebook in NOTEBOOKS:
+        stated = re.search(r"\*Cost: about (\d+) seconds in a fresh kernel", markdown(notebook))
+        assert stated, f"{notebook.name}: '*Cost: about N seconds in a fresh kernel...*' at the top"
+        assert stated.group(1) == table[notebook.name[:2]], (
+            f"{notebook.name}: README says otherwise"
+        )
