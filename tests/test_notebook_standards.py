@@ -261,6 +261,11 @@ def assert_hidden(solution: str, section: list[dict]) -> None:
                 f"{solution}: only its heading is visible; explain in the solution's comments"
             )
             continue
+        first_line = source(cell).split("\n", 1)[0]
+        assert re.fullmatch(r"# Worked solution: try the (exercise|question) yourself first\.",
+                            first_line), (
+            f"{solution}: collapsed, JupyterLab still shows the first line: make it say nothing"
+        )  # fmt: skip
         hidden = cell["metadata"].get("jupyter", {})
         assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), (
             f"{solution}: code and result collapsed in JupyterLab until the learner opens them"
