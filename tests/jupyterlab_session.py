@@ -47,6 +47,7 @@ def jupyter_lab(folder: Path, login: str | None = None) -> Iterator[tuple[str, s
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # CI runs as root; a learner does not
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(folder / ".jupyter-workspaces"),
            "JUPYTER_RUNTIME_DIR": str(folder / ".jupyter-runtime")}  # fmt: skip
     if login:  # getpass.getuser(), which MLflow asks, reads these first
         env.update(LOGNAME=login, USER=login)

@@ -317,3 +317,13 @@ def test_each_notebook_states_the_time_the_readme_gives():
         assert stated.group(1) == table[notebook.name[:2]], (
             f"{notebook.name}: README says otherwise"
         )
+
+
+@by_name
+def test_exercises_say_to_run_an_answer_cell_on_its_own(notebook):
+    """Run All also runs the solutions and shows their results: each notebook says so where
+    its exercises begin, before a learner reaches for it."""
+    text = markdown(notebook)
+    start = text.index("## Try it yourself")
+    intro = " ".join(text[start : text.index("### ", start)].split())
+    assert "on its own (**Shift+Enter**)" in intro and "*Run All* would also run" in intro

@@ -60,7 +60,8 @@ def checker(check: Callable[..., str]) -> Callable[..., None]:
 
 def learner_run(run_id: object, what: str = "your run", where: str = "") -> Run:
     """The run a learner names by its id, or a hint on how to get that id (``where``)."""
-    where = where or "inside `with mlflow.start_run() as run:` it is `run.info.run_id`"
+    # `my_run`, not `run`: a learner who follows the hint must not overwrite the notebook's own.
+    where = where or "inside `with mlflow.start_run() as my_run:` it is `my_run.info.run_id`"
     require(isinstance(run_id, str) and run_id, f"put the id of {what} in the variable ({where}).")
     try:
         return mlflow.get_run(run_id)
