@@ -45,6 +45,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+MIB = 1024 * 1024
 sys.path.insert(0, str(ROOT))
 
 FLOOR_CODE = """\
@@ -276,7 +277,7 @@ def print_real_size(rows: list[tuple[str, float, int]]) -> None:
     print("| notebook | seconds | kernel peak memory |")
     print("|---|---:|---:|")
     for name, seconds, peak in rows:
-        print(f"| {name} | {seconds:.1f} | {peak / 1024 / 1024:.0f} MiB |")
+        print(f"| {name} | {seconds:.1f} | {peak / MIB:.0f} MiB |")
     print()
 
 
@@ -285,13 +286,12 @@ def print_real_size(rows: list[tuple[str, float, int]]) -> None:
 
 def print_notebooks(rows: list, floor: float, course: float, repeat: int) -> None:
     """Section 1's table: each notebook alone, against the floor, and the course in order."""
-    mib = 1024 * 1024
     print(f"## Notebooks (median of {repeat}, each alone in a fresh kernel and folder)\n")
     print("| notebook | seconds | x floor | kernel peak memory |")
     print("|---|---:|---:|---:|")
     print(f"| floor (import, URI, experiment, 1 run) | {floor:.1f} | 1.0 | |")
     for name, seconds, peak in rows:
-        print(f"| {name} | {seconds:.1f} | {seconds / floor:.1f} | {peak / mib:.0f} MiB |")
+        print(f"| {name} | {seconds:.1f} | {seconds / floor:.1f} | {peak / MIB:.0f} MiB |")
     print(f"\nSum of the notebooks alone: {sum(s for _, s, _ in rows):.1f} s. "
           f"The whole course in order in one folder: **{course:.1f} s**.\n")  # fmt: skip
 
@@ -345,7 +345,7 @@ def main() -> int:
 
     print("## The MLflow UI\n")
     print(f"- `mlflow ui --workers 4` answers after {ui_start:.1f} s, as {ui_processes} "
-          f"processes using {ui_peak / 1024 / 1024:.0f} MiB together at peak.\n")  # fmt: skip
+          f"processes using {ui_peak / MIB:.0f} MiB together at peak.\n")  # fmt: skip
     print_real_size(real_size)
     return 0
 

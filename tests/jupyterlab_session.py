@@ -25,6 +25,7 @@ from notebook_runs import NOTEBOOKS
 from helpers.server import free_port
 
 RUN_TIMEOUT_MS = 300_000
+LAB_VIEWPORT = {"width": 1400, "height": 900}  # a notebook and the file browser side by side
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from browser import chromium
-from jupyterlab_session import cells, jupyter_lab, run_all_cells
+from jupyterlab_session import LAB_VIEWPORT, cells, jupyter_lab, run_all_cells
 from notebook_runs import NOTEBOOKS
 
 pytestmark = pytest.mark.notebooks
@@ -34,7 +34,7 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page(lab):
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport=LAB_VIEWPORT)
         yield page
         page.close()
 

@@ -16,7 +16,7 @@ never downloads a browser of its own here).
 
 also saves the pictures the README and the notebooks show, as a learner sees the pages
 (1280x800), with the control the course points at outlined where a picture is about it. The
-notebooks then run in JupyterLab first, as a learner's do (about 15 minutes on 2 cores).
+notebooks then run in JupyterLab first, as a learner's do (about 8 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from browser import chromium
-from jupyterlab_session import jupyter_lab, run_all_cells
+from jupyterlab_session import LAB_VIEWPORT, jupyter_lab, run_all_cells
 from notebook_runs import NOTEBOOKS
 
 from helpers.server import MlflowServer, free_port
@@ -70,7 +70,7 @@ def course_store(request, tmp_path_factory, browser) -> Path:
     folder = tmp_path_factory.mktemp("lab")
     # CI runs as root; the pictures show a learner's login as the runs' creator.
     with jupyter_lab(folder, login="learner") as (url, token):
-        page = browser.new_page(viewport={"width": 1400, "height": 900})  # the module's browser
+        page = browser.new_page(viewport=LAB_VIEWPORT)  # the module's browser
         for notebook in NOTEBOOKS:
             run_all_cells(page, url, token, folder / "notebooks" / notebook.name)
         page.close()
