@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
+FIGURES_PLUGIN = "nbval_figures"  # tests/nbval_figures.py: nbval compares the figures too
 
 
 @functools.cache
@@ -58,6 +60,9 @@ def run_nbval(folder: Path, notebooks: list[Path], *, offline: bool) -> subproce
         str(SANITIZE),
         "--nbval-cell-timeout=300",
         "-p",
+        FIGURES_PLUGIN,
+        f"--nbval-figures-dir={folder / 'figure-diffs'}",
+        "-p",
         "no:cacheprovider",
         "-q",
         *[nb.name for nb in notebooks],
@@ -70,6 +75,8 @@ def run_nbval(folder: Path, notebooks: list[Path], *, offline: bool) -> subproce
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "MLFLOW_"))}
     for setting in ("COURSE_DATA_SOURCE", "COURSE_SAMPLE_TRIPS"):  # stored outputs use the sample
         env.pop(setting, None)
+    # tests/ is not a package: the plugin is importable by `-p` only with tests/ on the path
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
 
 
