@@ -59,17 +59,41 @@ def checker(check: Callable[..., str]) -> Callable[..., None]:
 
 
 def learner_run(run_id: object, what: str = "your run", where: str = "") -> Run:
-    """The run a learner names by its id, or a hint on how to get that id (``where``)."""
+    """The finished, not deleted run a learner names by its id, or a hint that fits the slip.
+
+    Why each refusal: a run checked inside its own ``with`` block is still RUNNING and has not
+    logged all it will; a FAILED run is one whose cell raised; a deleted run is one the learner
+    threw away, and a check must not praise what the UI no longer shows.
+    """
     # `my_run`, not `run`: a learner who follows the hint must not overwrite the notebook's own.
     where = where or "inside `with mlflow.start_run() as my_run:` it is `my_run.info.run_id`"
+    if isinstance(run_id, Run | mlflow.ActiveRun):
+        raise Hint("that is the run itself; put its id in the variable: `.info.run_id`.")
     require(isinstance(run_id, str) and run_id, f"put the id of {what} in the variable ({where}).")
     try:
-        return mlflow.get_run(run_id)
+        run = mlflow.get_run(run_id)
     except MlflowException:
         raise Hint(
             f"no run with id {run_id!r} in the store at {mlflow.get_tracking_uri()}: "
             "was it made with this notebook's tracking URI?"
         ) from None
+    require(
+        run.info.lifecycle_stage != "deleted",
+        f"that run was deleted: {what} must be one the store still shows (restore it, or log "
+        "it again).",
+    )
+    status = run.info.status
+    require(
+        status != "RUNNING",
+        "that run is still running: check it after its `with mlflow.start_run()` block has "
+        "ended (call the check below the block, not inside it).",
+    )
+    require(
+        status == "FINISHED",
+        f"that run ended {status}: the code inside its `with` block raised (or was "
+        "interrupted). Fix it and run it again.",
+    )
+    return run
 
 
 def close_to(value: float, expected: float, tolerance: float = 0.01) -> bool:
@@ -92,6 +116,9 @@ def scratch_store() -> Iterator[str]:
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder:
         scratch = f"sqlite:///{os.path.join(folder, 'scratch.db')}"
         mlflow.set_tracking_uri(scratch)
+        # No experiment is active in a new store: the learner's, by its id, would name another.
+        mlflow.tracking.fluent._active_experiment_id = None
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
         try:
             yield scratch
         finally:

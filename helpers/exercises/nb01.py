@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from helpers.exercises import Hint, checker, require
 def check_database_file(database: Path | str | None) -> str:
     """The database file the current tracking URI points to, which must exist."""
     require(database, "set `database` to the path of the file (a Path or a string).")
+    require(
+        isinstance(database, str | os.PathLike),
+        f"`database` is a {type(database).__name__}: make it a path (a Path or a string).",
+    )
     uri = mlflow.get_tracking_uri()
     require(uri.startswith("sqlite:///"), "set the course's tracking URI first (cell above).")
     expected = Path(uri.removeprefix("sqlite:///")).resolve()
@@ -46,6 +51,10 @@ def check_store_path(store_path: Callable[[str, str], Path | str] | None) -> str
         except Exception as error:  # a learner's bug: report it as a hint, not a traceback
             raise Hint(f"store_path({uri!r}, {folder!r}) raised {error!r}.") from None
         require(answer is not None, "store_path returned None: return the database's path.")
+        require(
+            isinstance(answer, str | os.PathLike),
+            f"store_path returned a {type(answer).__name__}: return a path (a Path or a string).",
+        )
         if Path(answer) != Path(expected):
             absolute = uri.startswith("sqlite:////")
             raise Hint(

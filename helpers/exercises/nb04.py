@@ -9,6 +9,8 @@ from sklearn.metrics import root_mean_squared_error
 from helpers.exercises import checker, close_to, learner_run, require
 from helpers.exercises.nb03 import module_matrices
 
+EXPERIMENT = "nyc-taxi-experiment"
+
 
 @checker
 def check_tagged_ridge_run(run_id: str | None) -> str:
@@ -44,19 +46,29 @@ def check_best_linear_tagged(run_id: str | None) -> str:
     run = learner_run(
         run_id, "the best linear run", "search_runs gives each run's id in its `run_id` column"
     )
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    require(
+        experiment and run.info.experiment_id == experiment.experiment_id,
+        f"that run is not in `{EXPERIMENT}`: search that experiment (experiment_names=[...]).",
+    )
     require(
         run.data.tags.get("model_family") == "linear",
         "that run is not tagged `model_family` = `linear`: filter on the tag.",
     )
     linear = mlflow.search_runs(
-        experiment_names=["nyc-taxi-experiment"],
+        experiment_ids=[experiment.experiment_id],
         filter_string="tags.model_family = 'linear' and metrics.rmse > 0",
         order_by=["metrics.rmse ASC"],
         max_results=1,
+        output_format="list",
     )
-    best = linear["metrics.rmse"].iloc[0]
     require(
-        run.data.metrics.get("rmse", float("inf")) <= best + 1e-9,
+        linear,
+        f"no run of `{EXPERIMENT}` is tagged `model_family` = `linear` with an `rmse`: run the "
+        "notebook's cells above (and exercise 1) first.",
+    )
+    require(
+        run.data.metrics.get("rmse", float("inf")) <= linear[0].data.metrics["rmse"] + 1e-9,
         "a linear run with a lower RMSE exists: sort with order_by=['metrics.rmse ASC'].",
     )
     require(

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 import mlflow
+import numpy as np
 from mlflow.entities import Run
+from sklearn.metrics import root_mean_squared_error
 
 from helpers.exercises import Hint, checker, close_to, learner_run, require
+from helpers.exercises.nb03 import module_matrices
+
+SEARCH = "ridge-tuning"
+"""The run name of the notebook's own search, the parent of its trials."""
+ZONES = ("PULocationID", "DOLocationID", "trip_distance")
+"""The columns of the `zones` feature set (notebook 05's FEATURE_SETS)."""
 
 
 def trials_of(parent_id: str, experiment_id: str, extra_filter: str = "") -> list[Run]:
@@ -15,6 +25,48 @@ def trials_of(parent_id: str, experiment_id: str, extra_filter: str = "") -> lis
         filter_string=f"tags.mlflow.parentRunId = '{parent_id}'{extra_filter}",
         output_format="list",
     )
+
+
+def notebook_search(experiment_id: str) -> Run | None:
+    """The newest ``ridge-tuning`` parent run: the search the notebook just ran.
+
+    Why the newest: a learner who runs the notebook twice has two such searches, and the
+    exercise's filter uses the notebook's ``parent``, which is the newest.
+    """
+    found = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"attributes.run_name = '{SEARCH}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return found[0] if found else None
+
+
+@functools.cache
+def _zones_normal_equations() -> tuple:
+    """What Ridge needs of the `zones` data, computed once: the centred Gram matrix and more.
+
+    Why not ``Ridge.fit``: a learner's search has ten or more trials, and Ridge with tol=1e-8
+    takes about a second per fit on these data. Solving Ridge's normal equations directly
+    gives the same model (the exact solution, which tol=1e-8 reaches to far below the check's
+    tolerance) in milliseconds per alpha.
+    """
+    X_train, y_train, X_val, y_val = module_matrices(ZONES)
+    n = X_train.shape[0]
+    mean_x, mean_y = np.asarray(X_train.mean(axis=0)).ravel(), y_train.mean()
+    gram = (X_train.T @ X_train).toarray() - n * np.outer(mean_x, mean_x)
+    moment = X_train.T @ (y_train - mean_y)
+    return gram, moment, mean_x, mean_y, X_val, y_val
+
+
+@functools.cache
+def zones_rmse(alpha: float) -> float:
+    """Ridge's validation RMSE on the `zones` features at ``alpha``, as the notebook trains it."""
+    gram, moment, mean_x, mean_y, X_val, y_val = _zones_normal_equations()
+    weights = np.linalg.solve(gram + alpha * np.eye(len(gram)), moment)
+    predictions = X_val @ weights + (mean_y - mean_x @ weights)
+    return root_mean_squared_error(y_val, predictions)
 
 
 @checker
@@ -33,6 +85,12 @@ def check_best_zones_trial(run_id: object) -> str:
         "this run has no parent, so it is not a trial: look among the child runs of the search "
         "(filter on `tags.mlflow.parentRunId`).",
     )
+    search = notebook_search(run.info.experiment_id)
+    require(
+        search is not None and parent_id == search.info.run_id,
+        f"this trial belongs to another search than the notebook's `{SEARCH}` run (`parent` "
+        "above): keep a filter on `tags.mlflow.parentRunId` with that run's id.",
+    )
     require(
         run.data.params.get("features") == "zones",
         "this trial did not use the `zones` features: add a filter on `params.features`.",
@@ -48,10 +106,33 @@ def check_best_zones_trial(run_id: object) -> str:
     return f"{run.info.run_name} is the best of its search's {len(zones_trials)} `zones` trials."
 
 
+def _trained_rmse(trial: Run) -> float:
+    """The trial's own claim, checked: Ridge at its logged ``alpha`` must give its ``rmse``."""
+    try:
+        alpha = float(trial.data.params["alpha"])
+    except ValueError:
+        name = trial.info.run_name
+        raise Hint(f"trial {name!r} logged an `alpha` that is not a number.") from None
+    require(
+        alpha > 0,
+        f"trial {trial.info.run_name!r} logged alpha={alpha}: Ridge needs alpha > 0.",
+    )
+    rmse = trial.data.metrics["rmse"]
+    require(
+        close_to(rmse, zones_rmse(alpha)),
+        f"trial {trial.info.run_name!r} logged rmse={rmse:.3f} at alpha={alpha:.3g}, but Ridge "
+        "(tol=1e-8) on the `zones` features gives another RMSE there: log what the trial's own "
+        "model scores on February (`encoded['zones']`), not a number typed or copied.",
+    )
+    return rmse
+
+
 @checker
 def check_zones_search(parent_run_id: object, n_trials: int = 10) -> str:
     """Exercise 2: a parent run with ``n_trials`` nested trials on the ``zones`` features, and
     the best trial's ``alpha`` and RMSE logged on the parent as ``best_alpha`` and ``best_rmse``.
+
+    Why retrain each trial: a search whose numbers were typed in would pass every other test.
     """
     parent = learner_run(parent_run_id, "your search's parent run")
     require(
@@ -60,9 +141,14 @@ def check_zones_search(parent_run_id: object, n_trials: int = 10) -> str:
     )
     trials = trials_of(parent.info.run_id, parent.info.experiment_id)
     require(
+        trials,
+        "this run has no child runs: open each trial with `mlflow.start_run(nested=True)` "
+        "inside the parent's `with` block.",
+    )
+    require(
         len(trials) >= n_trials,
-        f"this run has {len(trials)} child runs and the task asks for {n_trials}: open each "
-        "trial with `mlflow.start_run(nested=True)` inside the parent's `with` block.",
+        f"this search has {len(trials)} trials and the task asks for {n_trials}: "
+        f"`study.optimize(..., n_trials={n_trials})`.",
     )
     require(
         all(t.data.params.get("features") == "zones" for t in trials),
@@ -77,7 +163,8 @@ def check_zones_search(parent_run_id: object, n_trials: int = 10) -> str:
         "all your trials tried the same `alpha`: let the sampler suggest it "
         "(`trial.suggest_float`).",
     )
-    best = min(trials, key=lambda t: t.data.metrics["rmse"])
+    rmses = [_trained_rmse(trial) for trial in trials]
+    best = trials[rmses.index(min(rmses))]
     require(
         "best_rmse" in parent.data.metrics
         and close_to(parent.data.metrics["best_rmse"], best.data.metrics["rmse"], 1e-9),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.utils.autologging_utils import autologging_is_disabled
 
 from helpers.exercises import checker, close_to, learner_run, require
@@ -18,6 +20,18 @@ def autologging_is_off() -> None:
     )
 
 
+def _autologged_calls(run_id: str) -> dict[str, str]:
+    """The metrics autologging logged after training, each with the call that produced it.
+
+    Why this file: a metric logged by hand with ``log_metric`` looks the same in the run's
+    metrics; only autologging writes ``metric_info.json`` beside the metrics it logs itself.
+    """
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/metric_info.json")
+    except (MlflowException, OSError, ValueError):
+        return {}
+
+
 @checker
 def check_autologged_run(run_id: object, training_rmse: object) -> str:
     """Exercise 1: an autologged run of the asked pipeline, and its training RMSE read back."""
@@ -31,6 +45,10 @@ def check_autologged_run(run_id: object, training_rmse: object) -> str:
     require(
         params.get("ridge__alpha") == "5.0" and params["ridge__solver"] == "sparse_cg",
         "this run trained another model than the one asked: check `alpha` and `solver`.",
+    )
+    require(
+        "training_root_mean_squared_error" in metrics,
+        "this run has no autologged training metrics: was `log_training_metrics` turned off?",
     )
     require(
         isinstance(training_rmse, int | float) and not isinstance(training_rmse, bool),
@@ -70,6 +88,12 @@ def check_february_metric(run_id: object) -> str:
         f"autologging logged {logged_by_autolog}: the part after the function's name is the name "
         "of the variable holding the data you gave to `predict` (if two names hold the same "
         "object, the one defined first wins).",
+    )
+    require(
+        FEBRUARY_METRIC in _autologged_calls(run.info.run_id),
+        f"`{FEBRUARY_METRIC}` was logged by hand, not by autologging: autologging records each "
+        "metric it logs, with the call that made it, in the run's `metric_info.json`. Log "
+        "nothing yourself; call the metric function as the section above shows.",
     )
     require(
         not close_to(metrics[FEBRUARY_METRIC], metrics["training_root_mean_squared_error"], 1e-9),

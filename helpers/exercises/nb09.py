@@ -5,7 +5,9 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+import click
 import mlflow
+from mlflow.cli import server as server_command
 from mlflow.exceptions import MlflowException
 
 from helpers.exercises import Hint, checker, require
@@ -48,16 +50,35 @@ def check_restarted_server(run_id: object, server: object) -> str:
     return "the run went through the restarted server into server.db, and the server stopped."
 
 
+def _parse(command: str) -> dict[str, object]:
+    """The options of an ``mlflow server`` command, read as MLflow's own command line reads them.
+
+    Why ask click: ``-h`` is ``--host``, ``--host=0.0.0.0`` is one word, and a typo is an
+    error, exactly as when the teammate runs the command.
+    """
+    try:
+        words = shlex.split(command)
+    except ValueError as error:
+        raise Hint(f"the command is not a valid shell line ({error}): check the quotes.") from None
+    require(
+        words[:2] == ["mlflow", "server"],
+        "write the whole command as a string, starting with `mlflow server`.",
+    )
+    try:
+        return server_command.make_context("server", words[2:]).params
+    except click.ClickException as error:
+        raise Hint(f"`mlflow server` would refuse it: {error.format_message()}") from None
+
+
 @checker
 def check_server_command(command: object) -> str:
     """A teammate's ``mlflow server`` command, fixed: a valid SQLite URI, 127.0.0.1 only."""
     require(
-        isinstance(command, str) and command.split()[:2] == ["mlflow", "server"],
+        isinstance(command, str),
         "write the whole command as a string, starting with `mlflow server`.",
     )
-    words = shlex.split(command)
-    options = dict(zip(words[2::2], words[3::2], strict=False))
-    uri = options.get("--backend-store-uri")
+    options = _parse(command)
+    uri = options.get("backend_store_uri")
     require(uri, "keep the option `--backend-store-uri`: without it the server uses another file.")
     try:
         check_uri(uri)
@@ -71,8 +92,8 @@ def check_server_command(command: object) -> str:
         "keep the same database: the file server.db, next to the notebook.",
     )
     require(
-        options.get("--host", LOCALHOST) in (LOCALHOST, "localhost"),
+        options["host"] in (LOCALHOST, "localhost"),
         "the server still listens beyond this machine: see the security defaults above.",
     )
-    require(options.get("--port") == "5000", "keep the port of the teammate's command.")
+    require(options["port"] == 5000, "keep the port of the teammate's command.")
     return "the URI names the file server.db, and the server listens on this machine only."

@@ -16,6 +16,10 @@ def _objects_of(run_id: str, store: ObjectStore, folder: str) -> list[str]:
 @checker
 def check_proxied_upload(run_id: object, store: ObjectStore) -> str:
     """A run of the proxying server, with a file that the server put in the bucket."""
+    require(
+        isinstance(store, ObjectStore),
+        "pass the object store too: `store`, as the cell above does.",
+    )
     run = learner_run(run_id, "the run you logged through the proxying server")
     require(
         run.info.artifact_uri.startswith("mlflow-artifacts:"),
@@ -36,6 +40,10 @@ def check_proxied_upload(run_id: object, store: ObjectStore) -> str:
 @checker
 def check_direct_upload(run_id: object, store: ObjectStore) -> str:
     """A run of the direct-access server whose file is in the bucket, and no keys left over."""
+    require(
+        isinstance(store, ObjectStore),
+        "pass the object store too: `store`, as the cell above does.",
+    )
     run = learner_run(run_id, "the run you logged through the direct-access server")
     require(
         run.info.artifact_uri.startswith("s3://mlflow/direct/"),

@@ -12,8 +12,10 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from helpers.exercises import Hint, checker, require
+from helpers.server import answers_health
 
 MODEL_URI = "models:/nyc-taxi-duration@champion"
 PAYLOAD_KEYS = ("dataframe_split", "dataframe_records")
@@ -61,9 +63,18 @@ def check_trip_request(request: dict | None, minutes: float | None) -> str:
         len(keys) == 1 and len(request) == 1,
         "the body has one key, `dataframe_records` (a list of rows) or `dataframe_split`.",
     )
-    frame = _as_frame(request)
+    try:
+        frame = _as_frame(request)
+    except (ValueError, TypeError) as error:  # pandas refuses rows that do not fit the columns
+        raise Hint(
+            f"the body does not describe a table ({str(error).rstrip('.')}): in "
+            "`dataframe_split`, `data` holds rows with one value per name in `columns`."
+        ) from None
     require(len(frame) == 1, f"the request holds {len(frame)} rows: send the one trip.")
-    inputs = mlflow.models.get_model_info(MODEL_URI).signature.inputs.input_names()
+    try:
+        inputs = mlflow.models.get_model_info(MODEL_URI).signature.inputs.input_names()
+    except MlflowException:
+        raise Hint(f"there is no {MODEL_URI} to compare with: run notebook 08 first.") from None
     missing = [name for name in inputs if name not in frame.columns]
     require(not missing, f"the request lacks {missing}: the server needs every model input.")
     row = frame.iloc[0]
@@ -117,6 +128,12 @@ def check_client(predict_minutes: Callable | None, url: str | None) -> str:
     require(
         isinstance(url, str) and url.startswith("http://127.0.0.1:"),
         "pass the server's address too: server.url.",
+    )
+    require(
+        answers_health(url),
+        f"no model server answers at {url}: it is stopped (the notebook's last section stops "
+        "it, and Run All runs that too). Start it again with the cell "
+        "`server = ModelServer.start(...)` near the top, then run this cell.",
     )
     answer = _call(predict_minutes, url, TRIPS)
     require(
