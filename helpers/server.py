@@ -133,7 +133,7 @@ def check_uri(uri: str) -> None:
     if scheme.split("+")[0] not in KNOWN_SCHEMES:
         raise ServerError(
             f"Unknown tracking URI scheme {scheme!r} in {uri!r}. Use sqlite:///mlflow.db (a "
-            "file), postgresql://user@host:5432/db (a database) or http://host:port (a server)."
+            "file), postgresql+psycopg://user@host/db (a database) or http://host:port (a server)."
         )
 
 
