@@ -6,6 +6,7 @@ Everything here is real: sockets, HTTP servers on 127.0.0.1, `mlflow server` pro
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import signal
@@ -20,13 +21,16 @@ import uuid
 from pathlib import Path
 
 import mlflow
+import psutil
 import pytest
 from child_python import assert_nothing_left, python_env, run_python
+from cleanup_guard import child_mark, end
 from notebook_runs import make_store_with_runs
 
 from helpers import server as server_module
 from helpers.server import (
     MARKER,
+    Background,
     MlflowServer,
     ServerError,
     check_store,
@@ -80,6 +84,22 @@ def test_free_port_prefers_the_given_port_and_avoids_a_busy_one(busy_port):
     assert free_port(other) == other
 
 
+def tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and every process it started, as the operating system sees them now."""
+    parent = psutil.Process(pid)
+    return [parent, *parent.children(recursive=True)]
+
+
+def running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of ``processes`` that still run (a zombie has ended: only its exit status is left)."""
+    alive = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+    return alive
+
+
 def test_ui_on_a_real_store_answers_and_stops_with_no_process_left(store):
     with MlflowServer.start(ui=True, folder=store.parent, port=free_port(5077)) as server:
         assert server.running
@@ -87,12 +107,49 @@ def test_ui_on_a_real_store_answers_and_stops_with_no_process_left(store):
             assert response.read() == b"OK"
         experiments = mlflow.MlflowClient(server.url).search_experiments()
         assert "kept" in [e.name for e in experiments]
-        processes = server.processes()
-        assert processes
-    assert not server.running
-    assert server.processes() == []
-    assert not any(p.is_running() and p.status() != "zombie" for p in processes)
-    assert (store.parent / "mlflow-server.log").is_file()
+        processes = tree(server.process.pid)
+        assert len(processes) >= 2, "mlflow ui, and the uvicorn that serves it"
+    try:
+        assert not server.running
+        assert server.processes() == []
+        assert running(processes) == [], "every process of the server's tree has ended"
+        assert (store.parent / "mlflow-server.log").is_file()
+    finally:
+        end(processes)
+
+
+STUBBORN_TREE = """
+import os, pathlib, signal, subprocess, sys, time
+child = (
+    "import os, pathlib, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "pathlib.Path(f'ready-{os.getpid()}').touch(); time.sleep(600)"
+)
+subprocess.Popen([sys.executable, "-c", child])
+subprocess.Popen([sys.executable, "-c", child], start_new_session=True)
+time.sleep(600)
+"""
+"""A server whose parent ends on SIGTERM without ending its two workers, which ignore
+SIGTERM; one of them runs in a session (and so a process group) of its own."""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM and sessions are POSIX")
+def test_stop_ends_every_process_of_the_tree_not_only_the_parent(tmp_path):
+    """What stop() promises, on a tree that gives it every chance to fail: MLflow's own
+    parent takes its workers down on SIGTERM, so a stop() that ended only the parent would
+    pass on a real server. These workers outlive their parent unless each is ended, and
+    ignore SIGTERM, so stop() must also kill after its timeout."""
+    with child_mark() as mark:
+        command = [sys.executable, "-c", STUBBORN_TREE]
+        server = Background(command, tmp_path, {**os.environ, **mark}, tmp_path / "tree.log")
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+            assert server.running, server.log_tail()
+            time.sleep(0.05)
+        processes = tree(server.process.pid)
+        assert len(processes) == 3, "the parent and its two workers are ready"
+        server.stop(timeout=2)
+        assert running(processes) == [], "every process of the server's tree has ended"
+        assert server.processes() == []
 
 
 def test_a_taken_port_is_refused_with_a_way_out(store, busy_port):
@@ -225,9 +282,10 @@ def test_a_server_left_running_is_stopped_when_python_exits(tmp_path):
         "server = MlflowServer.start('sqlite:///x.db', port=free_port(5080))\n"
         "print(server.marker, server.url.rsplit(':', 1)[1], server.running)\n"
     )
-    marker, port, running = run_python(code, tmp_path, timeout=180).split()
-    assert running == "True"
-    assert_nothing_left(marker, port)
+    with child_mark() as mark:  # should the child be killed (a timeout), its server ends too
+        marker, port, running = run_python(code, tmp_path, timeout=180, **mark).split()
+        assert running == "True"
+        assert_nothing_left(marker, port)
 
 
 def _no_database(folder: Path) -> None:
