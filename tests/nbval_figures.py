@@ -31,11 +31,13 @@ from matplotlib.testing.compare import calculate_rms, save_diff_image
 from nbval.plugin import IPyNbCell
 from PIL import Image
 
-TOLERANCE = 2.0
-"""Largest RMS that still counts as the same figure (measured: see README, "Run the tests").
+TOLERANCE = 1.0
+"""Largest RMS that still counts as the same figure, chosen from measurement (notebook 05's figure).
 
-Honest reruns (1 and 4 BLAS threads, Python 3.11-3.13) differ by RMS 0.0-0.x; notebook 05 with
-``cummax`` for ``cummin`` differs by RMS ~x. The tolerance sits between, with margin on both sides.
+Honest reruns: RMS 0.000 for each of the 3 stored figures (03 and 05), on Python 3.11, 3.12 and
+3.13, with 1 and 4 BLAS threads. Plotted data moved by a relative 1e-5 (last-digit noise of
+another machine): 0.28. One trial's point moved by 0.005 minutes: 1.98; by 0.05: 4.3.
+``cummax`` for ``cummin``: 14.4. So 1.0 passes noise with 3.5x margin and fails a moved point.
 """
 MIME = "image/png"
 
