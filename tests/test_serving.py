@@ -21,6 +21,7 @@ import pandas as pd
 import psutil
 import pytest
 from child_python import assert_nothing_left, run_python
+from cleanup_guard import child_mark
 
 from helpers.server import MARKER, ServerError, port_is_free, processes_with_environment
 from helpers.serving import ModelServer
@@ -143,7 +144,12 @@ def test_without_uvicorn_it_says_how_to_install_it(store, monkeypatch):
 def test_an_unactivated_environment_serves_and_python_exit_stops_it(store):
     """The gotcha and the kernel restart: a Python started from the environment without
     its ``bin`` on PATH still serves (the helper puts it first); when that Python exits
-    without stopping the server, nothing is left."""
+    without stopping the server, nothing is left.
+
+    Leak-proof: should the child be killed (the timeout kills with SIGKILL, which skips its
+    exit hook), its server, in a session of its own, would be nobody's child and keep its
+    port; child_mark ends it. (It would also be a leak the session's guard names: its TMPDIR
+    is a folder inside the session's.)"""
     code = (
         "from helpers.serving import ModelServer\n"
         f"server = ModelServer.start({MODEL!r}, log='exit.log')\n"
@@ -151,19 +157,22 @@ def test_an_unactivated_environment_serves_and_python_exit_stops_it(store):
         "body = json.dumps({'dataframe_records': [{'zone': 'b', 'miles': 2.0}]}).encode()\n"
         "request = urllib.request.Request(f'{server.url}/invocations', data=body,\n"
         "                                 headers={'Content-Type': 'application/json'})\n"
-        "answer = json.load(urllib.request.urlopen(request))\n"
+        "answer = json.load(urllib.request.urlopen(request, timeout=30))\n"
         "print(server.marker, server.url.rsplit(':', 1)[1], server.tmpdir, answer['predictions'])\n"
     )
-    printed = run_python(code, store, timeout=240, PATH="/usr/bin:/bin")
-    marker, port, tmpdir, predictions = printed.split(maxsplit=3)
-    assert predictions.startswith("[") and predictions.strip() != "[]"
-    assert_nothing_left(marker, port)
-    assert not Path(tmpdir).exists()
+    with child_mark() as mark:
+        printed = run_python(code, store, timeout=240, PATH="/usr/bin:/bin", **mark)
+        marker, port, tmpdir, predictions = printed.split(maxsplit=3)
+        assert predictions.startswith("[") and predictions.strip() != "[]"
+        assert_nothing_left(marker, port)
+        assert not Path(tmpdir).exists()
 
 
 def test_stop_leaves_no_process_and_no_temporary_folder(server):
     """Last of the tests on the shared server (pytest runs them in file order)."""
-    processes, port = server.processes(), int(server.url.rsplit(":", 1)[1])
+    parent = psutil.Process(server.process.pid)  # the tree as the system sees it, and as
+    processes = [parent, *parent.children(recursive=True), *server.processes()]  # stop does
+    port = int(server.url.rsplit(":", 1)[1])
     server.stop()
     assert not server.running
     assert all(ended(p) for p in processes)
