@@ -6,7 +6,7 @@ passed strict mode: turning notebook 05's "best so far" line from ``cummin`` int
 changed no text output. With ``-p nbval_figures`` (tests/ on ``PYTHONPATH``), each compared cell
 must also produce as many PNGs as it stored, each of the same size in pixels and within
 ``TOLERANCE`` of the stored one (root mean square of the pixel differences, on matplotlib's 0-255
-scale, as ``matplotlib.testing.compare.compare_images`` measures it). Cells that nbval does not
+scale, the formula of ``matplotlib.testing.compare.calculate_rms``). Cells that nbval does not
 compare (``NBVAL_IGNORE_OUTPUT``, ``NBVAL_SKIP``, ``--nbval-lax``) are left alone.
 
 A failing figure is saved as ``<notebook>-cell<N>-figure<K>-{expected,actual,diff}.png`` in
@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from matplotlib.testing.compare import calculate_rms, save_diff_image
 from nbval.plugin import IPyNbCell
 from PIL import Image
 
@@ -84,12 +83,17 @@ def compare_pngs(expected: bytes, actual: bytes, tolerance: float = TOLERANCE) -
     old, new = decode_png(expected), decode_png(actual)
     sizes = (old.shape[1], old.shape[0]), (new.shape[1], new.shape[0])
     same_shape = old.shape == new.shape
-    rms = float(calculate_rms(old.astype(np.int16), new.astype(np.int16))) if same_shape else None
+    rms = float(np.sqrt(((old.astype(float) - new) ** 2).mean())) if same_shape else None
     return FigureComparison(*sizes, rms=rms, tolerance=tolerance)
 
 
 def save_figures(folder: Path, stem: str, expected: bytes, actual: bytes) -> list[Path]:
-    """Write the stored and fresh PNGs, and their difference when sizes allow; return the paths."""
+    """Write the stored and fresh PNGs, and their difference when sizes allow; return the paths.
+
+    matplotlib is imported here, on failure only: it would add seconds to every nbval run.
+    """
+    from matplotlib.testing.compare import save_diff_image
+
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}-expected.png", folder / f"{stem}-actual.png"]
     paths[0].write_bytes(expected)

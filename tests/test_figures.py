@@ -158,3 +158,14 @@ def test_nbval_runs_compare_every_figure_and_save_the_failing_ones(tmp_path):
         "figures-cell3-figure1-actual.png",  # no difference image between two sizes
         "figures-cell3-figure1-expected.png",
     ]
+
+
+def test_the_rms_is_matplotlibs(tmp_path):
+    # The tolerance is on matplotlib's scale: compare_images would report the same number.
+    from matplotlib.testing.compare import compare_images
+
+    fresh = draw(np.maximum.accumulate(TRIALS))
+    (tmp_path / "expected.png").write_bytes(STORED)
+    (tmp_path / "actual.png").write_bytes(fresh)
+    theirs = compare_images(tmp_path / "expected.png", tmp_path / "actual.png", 0, True)
+    assert compare_pngs(STORED, fresh).rms == pytest.approx(theirs["rms"], abs=1e-9)
