@@ -123,6 +123,7 @@ def figure_problems(item: IPyNbCell, fresh: list[bytes], stored: list[bytes]) ->
     problems = []
     for number, (expected, actual) in enumerate(zip(stored, fresh, strict=True), start=1):
         comparison = compare_pngs(expected, actual)
+        # In --junitxml reports: how the tolerance was measured, and how a rerun compares with it
         item.user_properties.append((f"figure {number} RMS", comparison.rms))
         if comparison.matches:
             continue
@@ -131,7 +132,7 @@ def figure_problems(item: IPyNbCell, fresh: list[bytes], stored: list[bytes]) ->
         saved = save_figures(folder, stem, expected, actual)
         problems.append(
             f"{where}, figure {number} differs from the stored one: {comparison.describe()}.\n"
-            f"  Stored, fresh and difference images: {', '.join(p.name for p in saved)}\n"
+            f"  Saved: {', '.join(p.name for p in saved)}\n"
             f"  in {folder}"
         )
     return problems
