@@ -32,3 +32,5 @@ html_theme_options = {
 html_last_updated_fmt = None
 html_copy_source = False
 html_extra_path = ["_extra"]  # index.html at the top, leading to site/index.html
+html_static_path = ["_static"]
+html_css_files = ["course.css"]  # long output lines (checker hints) wrap instead of scrolling

@@ -115,3 +115,29 @@ def test_pages_load_their_images_link_up_and_ask_nothing_of_other_hosts(served, 
     hosts = {urllib.parse.urlsplit(url).hostname for url in requested}
     assert hosts == {"127.0.0.1"}, f"pages requested other hosts: {hosts - {'127.0.0.1'}}"
     page.close()
+
+
+def test_long_output_lines_wrap_instead_of_scrolling(served, browser):
+    """A checker's hint is one long line: on the site it wraps (site/_static/course.css), so a
+    learner reads it whole, without scrolling sideways inside the output box."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    long_lines = 0
+    for notebook in NOTEBOOKS:
+        page.goto(f"{served}/notebooks/{notebook.stem}.html")
+        boxes = page.eval_on_selector_all(
+            "div.cell_output pre",
+            """pres => pres.map(p => ({
+                scrolls: p.scrollWidth > p.clientWidth + 1,
+                longest: Math.max(...p.textContent.split("\\n").map(line => line.length)),
+                start: p.textContent.slice(0, 60),
+            }))""",
+        )
+        scrolling = [box["start"] for box in boxes if box["scrolls"]]
+        assert scrolling == [], f"{notebook.name}: outputs that scroll sideways: {scrolling}"
+        long_lines += sum(box["longest"] > 120 for box in boxes)
+    assert long_lines > 0, "no output line longer than a page's width: the check checks nothing"
+    css = page.evaluate(
+        "getComputedStyle(document.querySelector('div.cell_output pre')).whiteSpace"
+    )
+    assert css == "pre-wrap", css
+    page.close()
