@@ -39,10 +39,13 @@ def hint(out: str, *fragments: str) -> bool:
 def learner_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[mlflow.entities.Experiment]:
-    """A learner's store in an empty folder, with the notebooks' experiment active."""
+    """A learner's store of its own, the test's folder as working folder, the notebooks'
+    experiment active."""
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    # An absolute URI: MLflow caches a store by its URI, so a relative one would reach the
+    # database of the folder an earlier test opened it in.
+    mlflow.set_tracking_uri(f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}")
     yield mlflow.set_experiment("nyc-taxi-experiment")
     mlflow.tracking.fluent._active_experiment_id = None
     mlflow.set_tracking_uri(None)

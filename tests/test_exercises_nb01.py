@@ -15,7 +15,17 @@ def solution(uri, folder):
     return Path(folder) / uri.removeprefix("sqlite:///")
 
 
-def test_database_file_accepts_the_solution_and_refuses_the_empty_answer(capsys, store):
+@pytest.fixture
+def relative_store(store, tmp_path):
+    """The learner's relative URI, as notebook 01 sets it. The name is the test's own: MLflow
+    caches a store by its URI, so `sqlite:///mlflow.db` would reach an earlier test's file."""
+    uri = f"sqlite:///{tmp_path.name}.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("nyc-taxi-experiment")
+    return uri
+
+
+def test_database_file_accepts_the_solution_and_refuses_the_empty_answer(capsys, relative_store):
     with mlflow.start_run():  # the store's file exists once something is logged
         pass
     database = Path(mlflow.get_tracking_uri().partition(":///")[2])
@@ -25,7 +35,7 @@ def test_database_file_accepts_the_solution_and_refuses_the_empty_answer(capsys,
 
 
 def test_database_file_refuses_another_file_a_missing_one_and_odd_inputs(
-    capsys, store, tmp_path, monkeypatch
+    capsys, relative_store, tmp_path
 ):
     with mlflow.start_run():
         pass
@@ -34,13 +44,13 @@ def test_database_file_refuses_another_file_a_missing_one_and_odd_inputs(
     assert hint(out, "not the file of the tracking URI")
     out = verdict(capsys, check_database_file, "notebooks/mlflow.db")  # the repository's
     assert hint(out, "not the file of the tracking URI")
-    out = verdict(capsys, check_database_file, "sqlite:///mlflow.db")  # the URI itself
+    out = verdict(capsys, check_database_file, relative_store)  # the URI itself
     assert hint(out, "not the file of the tracking URI")
     mlflow.set_tracking_uri("sqlite:///not-yet.db")  # right path, nothing logged there yet
     assert hint(verdict(capsys, check_database_file, "not-yet.db"), "no file is there yet")
     mlflow.set_tracking_uri("http://127.0.0.1:5000")
     assert hint(verdict(capsys, check_database_file, "mlflow.db"), "set the course's tracking")
-    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    mlflow.set_tracking_uri(relative_store)
     for odd in ODD_INPUTS:
         assert hint(verdict(capsys, check_database_file, odd)), odd
 

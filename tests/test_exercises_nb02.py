@@ -117,9 +117,10 @@ def test_use_experiment_refuses_functions_that_only_look_right(capsys, store):
 
 def test_use_experiment_leaves_the_learners_store_untouched(capsys, store):
     before = mlflow.search_experiments(view_type=ViewType.ALL)
+    uri = mlflow.get_tracking_uri()
     verdict(capsys, check_use_experiment, solution)
     verdict(capsys, check_use_experiment, mlflow.set_experiment)
-    assert mlflow.get_tracking_uri() == "sqlite:///mlflow.db"
+    assert mlflow.get_tracking_uri() == uri
     after = mlflow.search_experiments(view_type=ViewType.ALL)
     assert [e.name for e in after] == [e.name for e in before]
     with mlflow.start_run() as run:  # the learner's active experiment is still theirs

@@ -106,17 +106,19 @@ def check_best_zones_trial(run_id: object) -> str:
     return f"{run.info.run_name} is the best of its search's {len(zones_trials)} `zones` trials."
 
 
-def _trained_rmse(trial: Run) -> float:
-    """The trial's own claim, checked: Ridge at its logged ``alpha`` must give its ``rmse``."""
+def _alpha_of(trial: Run) -> float:
+    """The ``alpha`` a trial logged, as a number Ridge accepts, or a hint."""
+    name = trial.info.run_name
     try:
         alpha = float(trial.data.params["alpha"])
     except ValueError:
-        name = trial.info.run_name
         raise Hint(f"trial {name!r} logged an `alpha` that is not a number.") from None
-    require(
-        alpha > 0,
-        f"trial {trial.info.run_name!r} logged alpha={alpha}: Ridge needs alpha > 0.",
-    )
+    require(alpha > 0, f"trial {name!r} logged alpha={alpha}: Ridge needs alpha > 0.")
+    return alpha
+
+
+def _require_trained(trial: Run, alpha: float) -> None:
+    """The trial's own claim, checked: Ridge at its logged ``alpha`` must give its ``rmse``."""
     rmse = trial.data.metrics["rmse"]
     require(
         close_to(rmse, zones_rmse(alpha)),
@@ -124,7 +126,6 @@ def _trained_rmse(trial: Run) -> float:
         "(tol=1e-8) on the `zones` features gives another RMSE there: log what the trial's own "
         "model scores on February (`encoded['zones']`), not a number typed or copied.",
     )
-    return rmse
 
 
 @checker
@@ -163,8 +164,10 @@ def check_zones_search(parent_run_id: object, n_trials: int = 10) -> str:
         "all your trials tried the same `alpha`: let the sampler suggest it "
         "(`trial.suggest_float`).",
     )
-    rmses = [_trained_rmse(trial) for trial in trials]
-    best = trials[rmses.index(min(rmses))]
+    alphas = [_alpha_of(trial) for trial in trials]
+    for trial, alpha in zip(trials, alphas, strict=True):
+        _require_trained(trial, alpha)
+    best = min(trials, key=lambda trial: trial.data.metrics["rmse"])
     require(
         "best_rmse" in parent.data.metrics
         and close_to(parent.data.metrics["best_rmse"], best.data.metrics["rmse"], 1e-9),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from unittest import mock
+
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.utils.autologging_utils import autologging_is_disabled
@@ -26,10 +29,12 @@ def _autologged_calls(run_id: str) -> dict[str, str]:
     Why this file: a metric logged by hand with ``log_metric`` looks the same in the run's
     metrics; only autologging writes ``metric_info.json`` beside the metrics it logs itself.
     """
-    try:
-        return mlflow.artifacts.load_dict(f"runs:/{run_id}/metric_info.json")
-    except (MlflowException, OSError, ValueError):
-        return {}
+    # A download shows a progress bar in the notebook; MLflow reads this switch at each call.
+    with mock.patch.dict(os.environ, {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}):
+        try:
+            return mlflow.artifacts.load_dict(f"runs:/{run_id}/metric_info.json")
+        except (MlflowException, OSError, ValueError):
+            return {}
 
 
 @checker
