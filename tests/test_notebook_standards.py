@@ -95,8 +95,11 @@ def test_outputs_hold_no_noise_or_machine_details(notebook):
             assert output["output_type"] != "error", f"an error in: {source(cell)[:60]}"
             assert "Warning" not in text, f"a warning in: {source(cell)[:60]}"
             assert not MACHINE_PATH.search(text), f"a machine path in: {source(cell)[:60]}"
+            # A widget (a progress bar) is a model id on GitHub and a blank box on the site.
+            assert WIDGET not in output.get("data", {}), f"a widget in: {source(cell)[:60]}"
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
 IGNORE_TAGS = ("nbval-ignore-output", "nbval-skip")
 
 
