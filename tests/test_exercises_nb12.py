@@ -1,0 +1,193 @@
+"""The homework's checkers (notebook 12): each answer worked out from MLflow, never stored."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+import sklearn
+from exercise_support import (  # noqa: F401
+    ODD_INPUTS,
+    correct,
+    finished_run,
+    hint,
+    learner_store,
+    verdict,
+)
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import Ridge
+from sklearn.metrics import root_mean_squared_error
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from helpers.data import load_trips, prepare_features
+from helpers.exercises.nb12 import (
+    EXPERIMENT,
+    MODEL,
+    RMSE_TOLERANCE,
+    check_question_1,
+    check_question_2,
+    check_question_3,
+    check_question_4,
+    check_question_5,
+    check_question_6,
+)
+
+
+@pytest.fixture
+def homework(store):
+    return mlflow.set_experiment(EXPERIMENT)
+
+
+def test_question_1_the_installed_version_only(capsys):
+    assert correct(verdict(capsys, check_question_1, mlflow.__version__))
+    assert hint(verdict(capsys, check_question_1, None), "put the version")
+    out = verdict(capsys, check_question_1, "2.22.0")  # the videos' version
+    assert hint(out, "not the version this environment runs")
+    assert mlflow.__version__ not in out  # the hint never gives the answer
+    assert hint(verdict(capsys, check_question_1, sklearn.__version__), "not the version")
+    assert hint(verdict(capsys, check_question_1, f"mlflow {mlflow.__version__}"), "not the")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_question_1, odd)), odd
+
+
+def preprocess(files: int) -> str:
+    with mlflow.start_run(run_name="preprocess") as run:
+        for number in range(files):
+            mlflow.log_text("x", f"preprocessed/file-{number}.pkl")
+    return run.info.run_id
+
+
+def test_question_2_counts_what_the_newest_preprocess_run_stores(capsys, homework):
+    assert hint(verdict(capsys, check_question_2, 4), "no run named `preprocess`")
+    assert hint(verdict(capsys, check_question_2, None), "put your answer in `answer_2`")
+    preprocess(3)
+    preprocess(4)  # the newest
+    assert correct(verdict(capsys, check_question_2, 4))
+    assert correct(verdict(capsys, check_question_2, "4"))
+    out = verdict(capsys, check_question_2, 3)  # the older run's count
+    assert hint(out, "count again what the run stores")
+    assert hint(verdict(capsys, check_question_2, 5), "count again")
+    assert hint(verdict(capsys, check_question_2, "four"), "should be a number")
+    with mlflow.start_run(run_name="preprocess"):  # newest, logged elsewhere than the folder
+        mlflow.log_text("x", "other/file.pkl")
+    assert hint(verdict(capsys, check_question_2, 1), "holds no folder `preprocessed`")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_question_2, odd)), odd
+
+
+def test_question_3_reads_the_newest_autologged_forest(capsys, homework):
+    assert hint(verdict(capsys, check_question_3, 2), "no run in"), "nothing autologged yet"
+    X, y = [[0.0], [1.0], [2.0], [3.0]], [0.0, 1.0, 2.0, 3.0]
+    mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
+    try:
+        with mlflow.start_run(run_name="a-forest-of-its-own"):
+            RandomForestRegressor(n_estimators=2, min_samples_split=4, random_state=0).fit(X, y)
+        out = verdict(capsys, check_question_3, 2)
+        assert hint(out, "read the parameter"), "2 is not what that run recorded"
+        assert hint(verdict(capsys, check_question_3, 4), "set `min_samples_split` itself")
+        with mlflow.start_run(run_name="the-question's-forest"):
+            RandomForestRegressor(n_estimators=2, random_state=0).fit(X, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    assert correct(verdict(capsys, check_question_3, "2"))
+    assert hint(verdict(capsys, check_question_3, 8), "read the parameter")
+    assert hint(verdict(capsys, check_question_3, None), "put your answer in `answer_3`")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_question_3, odd)), odd
+
+
+def test_question_4_is_the_option_for_proxied_artifacts(capsys):
+    assert correct(verdict(capsys, check_question_4, "--artifacts-destination"))
+    assert correct(verdict(capsys, check_question_4, "artifacts-destination"))
+    out = verdict(capsys, check_question_4, "--default-artifact-root")  # the older sibling
+    assert hint(out, "exists but does something else") and "artifacts-destination" not in out
+    assert hint(verdict(capsys, check_question_4, "--backend-store-uri"), "something else")
+    assert hint(verdict(capsys, check_question_4, "artifact-store"), "has no option")
+    assert hint(verdict(capsys, check_question_4, None), "put the option's name")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_question_4, odd)), odd
+
+
+def tuning(rmses: list[float], name: str = "ridge-tuning") -> None:
+    with mlflow.start_run(run_name=name):
+        for number, rmse in enumerate(rmses):
+            finished_run(f"trial-{number:02d}", metrics={"rmse": rmse}, nested=True)
+
+
+def test_question_5_takes_the_best_trial_of_the_newest_search_to_the_options_digits(
+    capsys, homework
+):
+    assert hint(verdict(capsys, check_question_5, 6.3), "no run named `ridge-tuning`")
+    tuning([6.1])  # an older search, better than the newest
+    tuning([6.45, 6.312, 6.52])
+    assert correct(verdict(capsys, check_question_5, 6.312))
+    assert correct(verdict(capsys, check_question_5, 6.31))  # the options' digits
+    assert hint(verdict(capsys, check_question_5, 6.1), "not the best trial's RMSE")  # older
+    assert hint(verdict(capsys, check_question_5, 6.45), "not the best")  # the first trial
+    assert hint(verdict(capsys, check_question_5, 6.52), "not the best")  # the newest trial
+    # A module option one step away (the options differ by more than the tolerance):
+    assert RMSE_TOLERANCE <= 0.1
+    assert hint(verdict(capsys, check_question_5, 6.312 + 0.15), "not the best")
+    assert hint(verdict(capsys, check_question_5, 6.312 - 0.15), "not the best")
+    assert correct(verdict(capsys, check_question_5, 6.312 + 0.09))
+    tuning([], name="ridge-tuning")  # newest search, no trials logged as children
+    assert hint(verdict(capsys, check_question_5, 6.312), "has no trials")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_question_5, odd)), odd
+
+
+FEATURES = ["PU_DO", "trip_distance"]
+
+
+def register_champion(model, inputs) -> None:
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            input_example=inputs[:3],
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+        )
+    version = mlflow.register_model(info.model_uri, MODEL)
+    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", version.version)
+
+
+def test_question_6_scores_the_champion_on_march_whatever_its_input(capsys, homework):
+    assert hint(verdict(capsys, check_question_6, 6.3), "no `nyc-taxi-homework` model")
+    train, val, march = (prepare_features(load_trips("green", 2021, m)) for m in (1, 2, 3))
+    dv = DictVectorizer()
+    X_train = dv.fit_transform(train[FEATURES].to_dict(orient="records"))
+    X_march = dv.transform(march[FEATURES].to_dict(orient="records"))
+    X_val = dv.transform(val[FEATURES].to_dict(orient="records"))
+    ridge = Ridge(alpha=1.0, tol=1e-8).fit(X_train, train["duration"].values)
+    register_champion(ridge, X_val)  # the solution's way: the matrix
+    on_march = root_mean_squared_error(march["duration"].values, ridge.predict(X_march))
+    on_val = root_mean_squared_error(val["duration"].values, ridge.predict(X_val))
+    assert abs(on_march - on_val) > RMSE_TOLERANCE, "the months must tell the answers apart"
+    assert correct(verdict(capsys, check_question_6, round(on_march, 3)))
+    assert hint(verdict(capsys, check_question_6, round(on_val, 3)), "score the test month")
+    assert hint(verdict(capsys, check_question_6, on_march + 0.15), "not the champion's RMSE")
+    assert hint(verdict(capsys, check_question_6, on_march - 0.15), "not the champion's RMSE")
+    assert correct(verdict(capsys, check_question_6, on_march + 0.09))
+    assert hint(verdict(capsys, check_question_6, None), "put your answer in `answer_6`")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_question_6, odd)), odd
+
+    pipeline = Pipeline([
+        ("route", ColumnTransformer([("PU_DO", OneHotEncoder(handle_unknown="ignore"), ["PU_DO"])],
+                                    remainder="passthrough")),
+        ("ridge", Ridge(alpha=1.0, tol=1e-8)),
+    ]).fit(train[FEATURES], train["duration"])  # fmt: skip
+    register_champion(pipeline, train[FEATURES])  # notebook 07's way: a DataFrame pipeline
+    rmse = root_mean_squared_error(march["duration"], pipeline.predict(march[FEATURES]))
+    assert correct(verdict(capsys, check_question_6, round(rmse, 3)))
+
+    renamed = train[FEATURES].rename(columns={"trip_distance": "miles"})
+    register_champion(Ridge().fit(renamed[["miles"]], train["duration"]), renamed[["miles"]])
+    out = verdict(capsys, check_question_6, round(rmse, 3))
+    assert hint(out, "the champion asks for columns", "miles")
+
+    narrow = Ridge().fit(X_train[:, :5], train["duration"].values)  # trained on 5 columns
+    register_champion(narrow, X_val[:, :5])
+    assert hint(verdict(capsys, check_question_6, 6.3), "could not predict March's trips")
