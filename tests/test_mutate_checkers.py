@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-from mutate_checkers import EXERCISES, checkers_reaching, refusals, covering_tests  # noqa: E402
+from mutate_checkers import EXERCISES, checkers_reaching, covering_tests, refusals  # noqa: E402
 
 MODULE = """
 from helpers.exercises import Hint, checker, require
