@@ -1,0 +1,187 @@
+"""Notebook 11's checkers: a request for one trip, and a client for the model server.
+
+A real champion is registered and served by `mlflow models serve`, as in the notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import mlflow
+import pytest
+import sklearn
+from exercise_support import ODD_INPUTS, correct, hint, verdict
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from helpers.data import load_trips, prepare_features
+from helpers.exercises.nb11 import MODEL_URI, check_client, check_trip_request
+from helpers.serving import ModelServer
+
+INPUTS = ["PU_DO", "PULocationID", "DOLocationID", "trip_distance"]
+NAME = MODEL_URI.removeprefix("models:/").split("@")[0]
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory):
+    """A champion with the notebook's inputs, and its model server; the store's URI."""
+    folder = tmp_path_factory.mktemp("serving")
+    uri = f"sqlite:///{(folder / 'mlflow.db').as_posix()}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("nyc-taxi-experiment")
+    train = prepare_features(load_trips("green", 2021, 1))
+    zones = ["PU_DO", "PULocationID", "DOLocationID"]
+    model = make_pipeline(
+        ColumnTransformer(
+            [("zones", OneHotEncoder(handle_unknown="ignore"), zones)], remainder="passthrough"
+        ),
+        Ridge(alpha=1.0, tol=1e-8),
+    ).fit(train[INPUTS], train["duration"])
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            input_example=train[INPUTS].head(3),
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+        )
+    version = mlflow.register_model(info.model_uri, NAME)
+    mlflow.MlflowClient().set_registered_model_alias(NAME, "champion", version.version)
+    with ModelServer.start(MODEL_URI, tracking_uri=uri, folder=folder) as server:
+        yield uri, server
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def served(champion):
+    uri, server = champion
+    mlflow.set_tracking_uri(uri)  # another test module may have moved it
+    return server
+
+
+ROW = {"PU_DO": "74_75", "PULocationID": "74", "DOLocationID": "75", "trip_distance": 2.5}
+
+
+def post(url: str, body: dict) -> list[float]:
+    request = urllib.request.Request(
+        f"{url}/invocations",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)["predictions"]
+
+
+def test_trip_request_accepts_the_solution_and_refuses_the_empty_answer(capsys, served):
+    request = {"dataframe_records": [ROW]}
+    minutes = post(served.url, request)[0]
+    assert correct(verdict(capsys, check_trip_request, request, minutes))
+    split = {"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())]}}
+    assert correct(verdict(capsys, check_trip_request, split, round(minutes, 2)))
+    assert hint(verdict(capsys, check_trip_request, None, None), "set `request` to the JSON")
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"dataframe_records": [{**ROW, "PULocationID": 74, "DOLocationID": 75}]}, "quote them"),
+        ({"dataframe_records": [{**ROW, "PULocationID": "75", "DOLocationID": "74"}]}, "which is"),
+        ({"dataframe_records": [{k: v for k, v in ROW.items() if k != "PU_DO"}]}, "lacks ['PU_DO"),
+        ({"dataframe_records": [{**ROW, "PU_DO": "74-75"}]}, "joined by '_'"),
+        ({"dataframe_records": [{**ROW, "trip_distance": 2}]}, "a number (double"),
+        ({"dataframe_records": [ROW, ROW]}, "holds 2 rows"),
+        ({"dataframe_records": ROW}, "a list of rows"),
+        ({"dataframe_split": {"columns": list(ROW), "data": [["74_75", "74"]]}}, "one value per"),
+        ({"dataframe_split": {"columns": list(ROW)}}, "`columns` and `data`"),
+        ({"instances": [ROW]}, "one key"),
+        ({"dataframe_records": [ROW], "extra": 1}, "one key"),
+    ],
+)  # fmt: skip
+def test_trip_request_gives_each_mistake_its_hint(capsys, served, body, says):
+    assert hint(verdict(capsys, check_trip_request, body, 10.0), says)
+
+
+def test_trip_request_refuses_typed_minutes_and_odd_inputs(capsys, served):
+    request = {"dataframe_records": [ROW]}
+    minutes = post(served.url, request)[0]
+    out = verdict(capsys, check_trip_request, request, minutes + 1.0)  # another trip's minutes
+    assert hint(out, "`minutes` differs from what the champion predicts")
+    assert hint(verdict(capsys, check_trip_request, request, "12.3"), "set `minutes`")
+    assert hint(verdict(capsys, check_trip_request, request, float("nan")), "set `minutes`")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_trip_request, odd, minutes)), odd
+        assert hint(verdict(capsys, check_trip_request, request, odd)), odd
+
+
+def solution(url, trips):
+    body = {"dataframe_split": trips.to_dict(orient="split", index=False)}
+    request = urllib.request.Request(
+        f"{url}/invocations",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return json.load(response)["predictions"]
+    except urllib.error.HTTPError as error:
+        if error.code != 400:
+            raise
+        reason = json.load(error)["message"].rsplit("Error: ", 1)[-1]
+        raise ValueError(f"the model server refused the trips: {reason}") from None
+
+
+def test_client_accepts_the_solution_and_refuses_the_empty_answer(capsys, served):
+    assert correct(verdict(capsys, check_client, solution, served.url))
+
+    def empty(url, trips):
+        return None
+
+    assert hint(verdict(capsys, check_client, empty, served.url), "as a list of floats")
+
+
+def test_client_refuses_what_only_looks_right(capsys, served):
+    def lets_errors_escape(url, trips):
+        return post(url, {"dataframe_split": trips.to_dict(orient="split", index=False)})
+
+    def vague_error(url, trips):
+        try:
+            return lets_errors_escape(url, trips)
+        except urllib.error.HTTPError:
+            raise ValueError("the server said no") from None
+
+    def first_row_only(url, trips):
+        return solution(url, trips.head(1))
+
+    def reversed_rows(url, trips):
+        return solution(url, trips.iloc[::-1])  # the predictions in the wrong order
+
+    def rounded_text(url, trips):
+        return [f"{m:.1f}" for m in solution(url, trips)]
+
+    def always_refuses(url, trips):
+        raise ValueError("missing columns")
+
+    url = served.url
+    assert hint(verdict(capsys, check_client, lets_errors_escape, url), "escaped as an HTTPError")
+    assert hint(verdict(capsys, check_client, vague_error, url), "name the missing columns")
+    assert hint(verdict(capsys, check_client, first_row_only, url), "3 trips gave 1")
+    assert hint(verdict(capsys, check_client, reversed_rows, url), "rows sent in order")
+    assert hint(verdict(capsys, check_client, rounded_text, url), "a list of floats")
+    assert hint(verdict(capsys, check_client, always_refuses, url), "with every column it raised")
+    assert hint(verdict(capsys, check_client, solution, None), "pass the server's address")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_client, odd, url)), odd
+        assert hint(verdict(capsys, check_client, solution, odd)), odd
+
+
+def test_client_after_the_server_stopped_says_how_to_start_it(capsys, champion):
+    """Run All ends with the server stopped: the check names that, not a URLError."""
+    uri, _ = champion
+    mlflow.set_tracking_uri(uri)
+    stopped = "http://127.0.0.1:9"  # nothing listens on the discard port
+    out = verdict(capsys, check_client, solution, stopped)
+    assert hint(out, "it is stopped", "ModelServer.start")
+    assert "URLError" not in out
