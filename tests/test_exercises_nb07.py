@@ -146,3 +146,53 @@ def test_challenger_refuses_what_only_looks_right(capsys, store):
     assert hint(out, "no logged model with id")
     for odd in ODD_INPUTS:
         assert hint(verdict(capsys, check_logged_challenger, odd)), odd
+
+
+def test_challenger_hints_at_a_model_the_trips_cannot_feed_or_one_logged_outside_a_run(
+    capsys, store
+):
+    train, val = months()
+    renamed = train[FEATURES].rename(columns={"trip_distance": "miles"})
+    route = ColumnTransformer(
+        [("route", OneHotEncoder(handle_unknown="ignore"), ["PU_DO"])], remainder="passthrough"
+    )
+    on_miles = Pipeline([("features", route), ("model", Ridge(alpha=10.0, tol=1e-8))])
+    on_miles.fit(renamed, train["duration"])
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            on_miles,
+            name="m",
+            input_example=renamed.head(3),
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+        )
+        mlflow.log_metric("rmse", 6.4, model_id=info.model_id)
+    out = verdict(capsys, check_logged_challenger, info.model_id)
+    assert hint(out, "asks for ['miles']")
+
+    strict = ColumnTransformer(  # OneHotEncoder's default: a route unseen in January fails
+        [("route", OneHotEncoder(), ["PU_DO"])], remainder="passthrough"
+    )
+    unseen_fails = Pipeline([("features", strict), ("model", Ridge(alpha=10.0, tol=1e-8))])
+    unseen_fails.fit(train[FEATURES], train["duration"])
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            unseen_fails,
+            name="m",
+            input_example=train[FEATURES].head(3),
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+        )
+        mlflow.log_metric("rmse", 6.4, model_id=info.model_id)
+    out = verdict(capsys, check_logged_challenger, info.model_id)
+    assert hint(out, "could not predict February's trips (ValueError)")
+
+    challenger = pipeline(alpha=10.0)
+    info = mlflow.sklearn.log_model(  # no run: the model is logged on its own
+        challenger,
+        name="m",
+        input_example=val[FEATURES].head(3),
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+    )
+    measured = root_mean_squared_error(val["duration"], challenger.predict(val[FEATURES]))
+    mlflow.log_metric("rmse", measured, model_id=info.model_id)
+    mlflow.end_run()
+    assert hint(verdict(capsys, check_logged_challenger, info.model_id), "logged outside a run")
