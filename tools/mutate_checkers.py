@@ -9,6 +9,7 @@ disabling no test notices is a hole: a wrong answer it alone stops would be call
     python tools/mutate_checkers.py             # every module (about 30 minutes on 2 cores)
     python tools/mutate_checkers.py nb03 nb05   # only those modules
     python tools/mutate_checkers.py --list      # the refusals, without running anything
+    python tools/mutate_checkers.py --lines nb02.py:30   # re-check one, after adding its test
 
 Exits 1 if any refusal survives, naming it with its file and line.
 """
@@ -143,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="nb00 ... nb12, __init__ (default: all)")
     parser.add_argument("--list", action="store_true", help="list the refusals, run nothing")
+    parser.add_argument(
+        "--lines", help="only these refusals, as listed: nb02.py:30,nb05.py:98 (a re-check)"
+    )
     args = parser.parse_args(argv)
     paths = sorted(EXERCISES.glob("*.py"))
     if args.modules:
@@ -150,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         if not paths:
             parser.error(f"no module of helpers/exercises matches {args.modules}")
     todo = [refusal for path in paths for refusal in refusals(path)]
+    if args.lines:
+        wanted = set(args.lines.split(","))
+        todo = [r for r in todo if f"{r.module}.py:{r.line}" in wanted]
     if args.list:
         for refusal in todo:
             print(f"{refusal.module}.py:{refusal.line}: {refusal.text}")
