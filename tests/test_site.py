@@ -85,7 +85,7 @@ def test_every_notebook_has_a_page_with_its_stored_outputs(site):
         printed = first_stored_text(notebook).replace("<", "&lt;").replace(">", "&gt;")
         assert printed in html, f"{notebook.name}: stored output {printed!r} not on its page"
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-        markdown = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
         solutions = markdown.count(SOLUTION_FOLD)
         assert solutions == len(re.findall(r"^### Solution \d+", markdown, re.M)), notebook.name
         folded = re.findall(
