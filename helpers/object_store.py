@@ -128,6 +128,7 @@ class ObjectStore(Background):
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+            forget_cached_clients()
 
     def client(self):  # -> botocore's S3 client (its type is made at run time)
         """A boto3 S3 client with this store's address and keys."""
@@ -163,6 +164,22 @@ class ObjectStore(Background):
         return f"<ObjectStore {self.url} ({state})>"
 
 
+def forget_cached_clients() -> None:
+    """Drop the S3 clients and keys this process keeps in memory.
+
+    Why: boto3's default session keeps the first keys it finds for as long as the process
+    runs, and MLflow keeps the S3 clients it made; without this, keys taken out of the
+    environment would still be used, and a client without keys would try Amazon's servers.
+    """
+    import boto3
+    from mlflow.store.artifact import s3_artifact_repo
+
+    boto3.DEFAULT_SESSION = None
+    cached = getattr(s3_artifact_repo, "_cached_get_s3_client", None)  # MLflow's own cache
+    if cached is not None:
+        cached.cache_clear()
+
+
 def forget_cloud_credentials() -> list[str]:
     """Remove every S3 credential this process could find; return the variables removed.
 
@@ -176,4 +193,5 @@ def forget_cloud_credentials() -> list[str]:
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull  # not ~/.aws/credentials
     os.environ["AWS_CONFIG_FILE"] = os.devnull  # nor ~/.aws/config
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # nor a cloud machine's metadata service
+    forget_cached_clients()  # nor keys this process already found
     return sorted(removed)

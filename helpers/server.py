@@ -341,7 +341,9 @@ class Background:
         Asks them to end first, then kills what is left after ``timeout`` seconds.
         """
         _RUNNING.discard(self)
-        for ending in ("terminate", "kill"):
+        # Look again after each round: a server may start a worker while the others end (a
+        # loaded machine showed a uvicorn still running after the second round).
+        for ending in ("terminate", "kill", "kill", "kill"):
             processes = self.processes()
             if not processes:
                 break

@@ -49,6 +49,13 @@ def test_owned_experiments_refuse_what_only_looks_right(capsys, store):
     assert hint(out, "step 3", "active experiment again")
 
 
+def test_owned_experiments_want_the_owner_as_text(capsys, store):
+    own("42")  # a tag's value is always text
+    mlflow.set_experiment("nyc-taxi-experiment")
+    out = verdict(capsys, check_owned_experiments, 42, names_owned_by("42"))
+    assert hint(out, "a string, in quotes")
+
+
 def test_owned_experiments_take_a_name_with_quotes_and_odd_inputs(capsys, store):
     own("O'Brien")
     names = names_owned_by("O'Brien")
@@ -76,6 +83,10 @@ def test_use_experiment_accepts_the_solution_and_refuses_the_empty_answer(capsys
         return None
 
     assert hint(verdict(capsys, check_use_experiment, empty), "must return the experiment")
+    out = verdict(capsys, check_use_experiment, None)  # the function forgotten
+    assert hint(out, "define use_experiment(name) and pass the function")
+    called = solution("x")  # the function called, and its result passed instead of it
+    assert hint(verdict(capsys, check_use_experiment, called), "define use_experiment(name)")
 
 
 def test_use_experiment_refuses_functions_that_only_look_right(capsys, store):
@@ -99,6 +110,10 @@ def test_use_experiment_refuses_functions_that_only_look_right(capsys, store):
             client.delete_experiment(experiment.experiment_id)
         return mlflow.set_experiment(name)
 
+    def finds_without_restoring(name):  # a deleted experiment is found by name too
+        found = mlflow.get_experiment_by_name(name)
+        return found if found is not None else mlflow.set_experiment(name)
+
     def returns_the_id(name):
         solution(name)
         return mlflow.get_experiment_by_name(name).experiment_id
@@ -110,6 +125,8 @@ def test_use_experiment_refuses_functions_that_only_look_right(capsys, store):
     assert hint(verdict(capsys, check_use_experiment, never_activates), "make it the active one")
     assert hint(verdict(capsys, check_use_experiment, makes_a_new_one), "restore the deleted")
     assert hint(verdict(capsys, check_use_experiment, returns_the_id), "returned a str")
+    out = verdict(capsys, check_use_experiment, finds_without_restoring)
+    assert hint(out, "must be active again after the call: restore it")
     assert hint(verdict(capsys, check_use_experiment, always_new), "reuse the experiment")
     out = verdict(capsys, check_use_experiment, mlflow.set_experiment)  # deleted name: raises
     assert hint(out, "it raised MlflowException", "restore it")

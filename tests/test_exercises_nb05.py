@@ -60,6 +60,9 @@ def test_best_zones_trial_refuses_what_only_looks_right(capsys, store):
     assert hint(verdict(capsys, check_best_zones_trial, trials[3]), "did not use the `zones`")
     assert hint(verdict(capsys, check_best_zones_trial, trials[1]), "another `zones` trial")
     assert hint(verdict(capsys, check_best_zones_trial, parent), "this run has no parent")
+    with mlflow.start_run(run_id=parent):  # a zones trial that logged no score
+        unscored = finished_run("trial-99", params={"features": "zones"}, nested=True)
+    assert hint(verdict(capsys, check_best_zones_trial, unscored), "no `rmse` metric")
     for odd in ODD_INPUTS:
         assert hint(verdict(capsys, check_best_zones_trial, odd)), odd
 
@@ -153,6 +156,14 @@ def search_with_alphas(alphas: tuple[str, ...]) -> str:
                 nested=True,
             )
     return parent.info.run_id
+
+
+def test_zones_search_refuses_a_trial_that_logged_no_score(capsys, store):
+    parent = zones_search()
+    with mlflow.start_run(run_id=parent):
+        finished_run("zones-trial-99", params={"alpha": 1.0, "features": "zones"}, nested=True)
+    out = verdict(capsys, check_zones_search, parent, 3)
+    assert hint(out, "every trial must log its `alpha` parameter and its `rmse` metric")
 
 
 def test_zones_search_refuses_a_trial_without_a_usable_alpha_and_odd_inputs(capsys, store):

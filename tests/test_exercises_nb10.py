@@ -10,10 +10,11 @@ import os
 
 import mlflow
 import pytest
+from botocore.exceptions import NoCredentialsError
 from exercise_support import ODD_INPUTS, correct, hint, verdict
 
 from helpers.exercises.nb10 import check_direct_upload, check_proxied_upload
-from helpers.object_store import ObjectStore
+from helpers.object_store import ObjectStore, forget_cached_clients, forget_cloud_credentials
 from helpers.server import MlflowServer, free_port
 
 
@@ -99,7 +100,22 @@ def test_direct_upload_accepts_the_solution_and_refuses_what_only_looks_right(ca
     finally:
         for name in store.environment():
             os.environ.pop(name, None)
+        forget_cached_clients()  # boto3 would keep them: no later test may find them
     assert hint(out, "stayed in the notebook's environment")
     for odd in ODD_INPUTS:
         assert hint(verdict(capsys, check_direct_upload, odd, store)), odd
         assert hint(verdict(capsys, check_direct_upload, right, odd)), odd
+
+
+def test_keys_given_for_a_block_are_gone_after_it(scenario, monkeypatch):
+    """The solution's promise: the client holds the keys only while it logs (boto3 would
+    otherwise keep the first keys it found for the life of the kernel)."""
+    store, _, direct = scenario
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # this test's own environment
+    forget_cloud_credentials()
+    mlflow.set_tracking_uri(direct.url)
+    mlflow.set_experiment("scenario-3-direct")
+    with store.credentials_in_environment(), mlflow.start_run():
+        mlflow.log_text("with keys", "notes/with-keys.txt")
+    with pytest.raises(NoCredentialsError), mlflow.start_run():
+        mlflow.log_text("without keys", "notes/without-keys.txt")

@@ -71,7 +71,7 @@ def assert_loads_back(model_uri: str) -> None:
 
 
 def runs_in_postgres(uri: str, experiment_id: str) -> int:
-    with psycopg.connect(uri, password=PASSWORD) as connection:
+    with psycopg.connect(team.libpq_uri(uri), password=PASSWORD) as connection:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM runs WHERE experiment_id = %s", (experiment_id,))
             return cursor.fetchone()[0]

@@ -246,7 +246,7 @@ def test_check_store_leaves_other_stores_to_mlflow(tmp_path):
         listener.setblocking(False)
         port = listener.getsockname()[1]
         started = time.monotonic()
-        check_store(f"postgresql://mlflow@127.0.0.1:{port}/mlflow", tmp_path)
+        check_store(f"postgresql+psycopg://mlflow@127.0.0.1:{port}/mlflow", tmp_path)
         check_store(f"http://127.0.0.1:{port}", tmp_path)
         assert time.monotonic() - started < 2
         with pytest.raises(BlockingIOError):

@@ -64,10 +64,16 @@ def postgres_uri():
         "-o", f"-h 127.0.0.1 -p {port} -k {folder}")  # fmt: skip
     try:
         run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", "mlflow")
-        yield f"postgresql://mlflow@127.0.0.1:{port}/mlflow"
+        # The driver named, as the course teaches: SQLAlchemy 2.0 would pick psycopg2.
+        yield f"postgresql+psycopg://mlflow@127.0.0.1:{port}/mlflow"
     finally:
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def libpq_uri(uri: str) -> str:
+    """The URI psycopg itself reads: libpq knows no `+driver` part."""
+    return uri.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def start_server(uri: str, artifacts: Path) -> MlflowServer:
@@ -110,7 +116,7 @@ def test_runs_models_and_aliases_survive_a_server_restart(postgres_uri, tmp_path
         mlflow.set_tracking_uri(None)
     assert server.processes() == [], "the server left processes behind"
 
-    with psycopg.connect(postgres_uri, password=PASSWORD) as connection:
+    with psycopg.connect(libpq_uri(postgres_uri), password=PASSWORD) as connection:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM runs WHERE experiment_id = %s", (experiment_id,))
             assert cursor.fetchone()[0] == 3, "the runs must be in PostgreSQL itself"
