@@ -25,6 +25,8 @@ from notebook_runs import NOTEBOOKS
 from helpers.server import free_port
 
 RUN_TIMEOUT_MS = 300_000
+SOLUTION_FOLD = "<details><summary>Show the worked solution</summary>"
+"""How a worked solution starts in its markdown cell (tools/fold_solutions.py)."""
 LAB_VIEWPORT = {"width": 1400, "height": 900}  # a notebook and the file browser side by side
 
 
@@ -91,15 +93,22 @@ def run_all_cells(page, url: str, token: str, notebook: Path) -> None:
     no_news = page.locator(".jp-Notification-Toast button", has_text="No")
     if no_news.count():  # "Would you like to get notified about official Jupyter news?"
         no_news.first.click()
-    # Solutions open collapsed: JupyterLab shows placeholder bars instead of their code and result.
-    hidden = [c for c in cells(notebook) if c["metadata"].get("jupyter", {}).get("source_hidden")]
-    collapsed = page.locator(".jp-CodeCell .jp-InputPlaceholder")
-    assert collapsed.count() == len(hidden), f"{notebook.name}: {collapsed.count()} collapsed"
-    results = page.locator(".jp-CodeCell .jp-OutputPlaceholder")  # and their results
-    assert results.count() == len(hidden), f"{notebook.name}: {results.count()} results hidden"
-    if hidden:  # as a learner who opens them; a collapsed cell shows no execution count
-        menu(page, "View", "Expand All Code")
-        collapsed.first.wait_for(state="detached")
+    # Solutions are folded markdown (tools/fold_solutions.py): closed <details> that JupyterLab's
+    # sanitizer keeps, that open on a click, and that Run All never runs.
+    folds = sum("".join(c["source"]).count(SOLUTION_FOLD)
+                for c in cells(notebook) if c["cell_type"] == "markdown")  # fmt: skip
+    details = page.locator(".jp-MarkdownCell .jp-RenderedMarkdown details")
+    assert details.count() == folds, f"{notebook.name}: {details.count()} of {folds} folds shown"
+    closed = page.locator(".jp-MarkdownCell .jp-RenderedMarkdown details:not([open])")
+    assert closed.count() == folds, f"{notebook.name}: {folds - closed.count()} folds open"
+    if folds:  # as a learner who opens one, reads it, and closes it again
+        code = details.first.locator("pre")
+        assert not code.is_visible(), f"{notebook.name}: a folded solution's code shows"
+        details.first.locator("summary").click()
+        code.wait_for(state="visible")
+        assert "check_" in code.inner_text(), f"{notebook.name}: the fold holds no solution"
+        details.first.locator("summary").click()
+        code.wait_for(state="hidden")
     menu(page, "Edit", "Clear Outputs of All Cells")
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
     expected = len([c for c in cells(notebook) if c["cell_type"] == "code"])

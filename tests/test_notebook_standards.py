@@ -301,10 +301,11 @@ def test_only_the_homework_asks_questions_instead_of_exercises():
 
 
 @pytest.mark.parametrize("notebook", WITH_EXERCISES, ids=[nb.stem for nb in WITH_EXERCISES])
-def test_exercises_check_themselves_and_their_solutions_pass(notebook):
-    """Each exercise cell calls a checker that refuses the empty answer ("Not yet"), and the
-    solution section calls the same checker on the worked solution ("Correct"): every CI run
-    proves both, because strict nbval compares these stored outputs."""
+def test_exercises_check_themselves_and_their_solutions_are_folded(notebook):
+    """Each exercise cell calls a checker that refuses the empty answer ("Not yet": strict
+    nbval compares these stored outputs on every CI run), and its worked solution, folded at
+    the end of the notebook, calls the same checker (tests/test_solutions.py runs each one in
+    its answer cell and proves it passes)."""
     sections = headed_sections(notebook)
     exercises = exercise_headings(notebook)
     solutions = sorted(h for h in sections if re.match(r"Solution \d+", h))
@@ -319,39 +320,45 @@ def test_exercises_check_themselves_and_their_solutions_pass(notebook):
     ), "solutions come before the summary, after every exercise"
     for exercise, solution in zip(exercises, solutions, strict=True):
         [asked] = [c for c in sections[exercise] if c["cell_type"] == "code"]
-        answered = [c for c in sections[solution] if c["cell_type"] == "code"]
         checker = CHECK_CALL.findall(source(asked))
         assert checker, f"{exercise}: the exercise cell must call its checker"
         assert "Write your code here" in source(asked)
         assert stdout(asked).startswith("Not yet: "), f"{exercise}: the empty answer must fail"
-        assert checker[-1] in CHECK_CALL.findall(source(answered[-1])), f"{solution}: same check"
-        assert "Correct: " in stdout(answered[-1]), f"{solution}: the solution must pass"
-        assert_hidden(solution, sections[solution])
+        code = assert_folded(solution, sections[solution])
+        assert checker[-1] in CHECK_CALL.findall(code), f"{solution}: same check"
 
 
-def assert_hidden(solution: str, section: list[dict]) -> None:
-    """A solution shows nothing before the learner opens it: its heading alone is visible.
+FOLD = re.compile(
+    r"<details><summary>Show the worked solution</summary>\n\n```python\n(.*?)\n```\n\n</details>",
+    re.S,
+)
+"""A folded solution, as tools/fold_solutions.py writes it."""
 
-    Its code and its result are collapsed in JupyterLab and folded on the site, and any
-    explanation is a comment in its code, not text beside it.
-    """
+
+def assert_folded(solution: str, section: list[dict]) -> str:
+    """A solution shows nothing before the learner opens it, and Run All never runs it: it is
+    markdown, its heading then its code folded in a <details> whose summary says only "Show
+    the worked solution". Any explanation is a comment in its code, not text beside it.
+    Returns the folded code."""
+    assert all(c["cell_type"] == "markdown" for c in section), (
+        f"{solution}: a code cell here would be run by Run All: fold it (tools/fold_solutions.py)"
+    )
+    folds = [code for c in section for code in FOLD.findall(source(c))]
+    assert len(folds) == 1, f"{solution}: {len(folds)} folds, one wanted"
     for cell in section:
-        if cell["cell_type"] == "markdown":
-            assert re.fullmatch(r"(?s).*### Solution \d+(: [^\n]*)?", source(cell).strip()), (
-                f"{solution}: only its heading is visible; explain in the solution's comments"
-            )
-            continue
-        first_line = source(cell).split("\n", 1)[0]
-        assert re.fullmatch(r"# Worked solution: try the (exercise|question) yourself first\.",
-                            first_line), (
-            f"{solution}: collapsed, JupyterLab still shows the first line: make it say nothing"
-        )  # fmt: skip
-        hidden = cell["metadata"].get("jupyter", {})
-        assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), (
-            f"{solution}: code and result collapsed in JupyterLab until the learner opens them"
+        visible = FOLD.sub("", source(cell)).strip()
+        assert re.fullmatch(r"(?s).*### Solution \d+(: [^\n]*)?", visible), (
+            f"{solution}: only its heading is visible; explain in the solution's comments"
         )
-        tags = cell["metadata"].get("tags", [])
-        assert "hide-cell" in tags, f"{solution}: code and result folded on the site"
+    return folds[0]
+
+
+@by_name
+def test_no_stored_output_gives_an_answer_away(notebook):
+    """Run All runs no solution, so no stored output says "Correct: " (and saving after a
+    Run All leaves none for the learner's next visit)."""
+    for cell in code_cells(notebook):
+        assert "Correct: " not in stdout(cell), source(cell)[:200]
 
 
 def test_the_homework_checks_every_answer():
@@ -359,16 +366,17 @@ def test_the_homework_checks_every_answer():
     sections = headed_sections(homework)
     questions = [h for h in sections if re.match(r"Question \d+", h)]
     assert len(questions) == 6, questions
+    answers = {h for h in sections if re.match(r"Solution \d+", h)}
+    assert len(answers) == 6, answers
     for question in questions:
         checks = [c for c in sections[question] if CHECK_CALL.search(source(c))]
         assert checks, f"{question}: an answer cell with a check"
         assert stdout(checks[0]).startswith("Not yet: "), f"{question}: empty answer refused"
-    for heading, section in sections.items():
-        if re.match(r"Solution \d+", heading):
-            assert_hidden(heading, section)
-    solutions = [c for h, cs in sections.items() if h.startswith("Solution") for c in cs]
-    verdicts = [stdout(c) for c in solutions if CHECK_CALL.search(source(c))]
-    assert len(verdicts) >= 6 and all("Correct: " in v for v in verdicts), verdicts
+        number = re.match(r"Question (\d+)", question).group(1)
+        [solution] = [h for h in answers if re.match(rf"Solution {number}\b", h)]
+        code = assert_folded(solution, sections[solution])
+        checker = CHECK_CALL.findall(source(checks[0]))[-1]
+        assert checker in CHECK_CALL.findall(code), f"{solution}: same check as {question}"
 
 
 def test_the_serving_notebooks_fallback_champion_is_the_one_08_chooses():
@@ -400,10 +408,11 @@ def test_each_notebook_states_the_time_the_readme_gives():
 
 
 @by_name
-def test_exercises_say_to_run_an_answer_cell_on_its_own(notebook):
-    """Run All also runs the solutions and shows their results: each notebook says so where
-    its exercises begin, before a learner reaches for it."""
+def test_exercises_say_that_run_all_never_runs_the_solutions(notebook):
+    """Where its exercises begin, each notebook says that Run All runs no solution (so a
+    learner may use it freely) and how to run one: copy its code into the answer cell."""
     text = markdown(notebook)
     start = text.index("## Try it yourself")
     intro = " ".join(text[start : text.index("### ", start)].split())
-    assert "on its own (**Shift+Enter**)" in intro and "*Run All* would also run" in intro
+    assert "*Run All* never runs the solutions" in intro
+    assert "copy its code into the answer cell" in intro

@@ -22,6 +22,8 @@ from browser import chromium
 from notebook_runs import NOTEBOOKS, ROOT
 
 README_BUILD = "python -m sphinx -b html -c site . _site/html"
+SOLUTION_FOLD = "<details><summary>Show the worked solution</summary>"
+"""How a worked solution starts (tools/fold_solutions.py): closed until the learner clicks."""
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +85,14 @@ def test_every_notebook_has_a_page_with_its_stored_outputs(site):
         printed = first_stored_text(notebook).replace("<", "&lt;").replace(">", "&gt;")
         assert printed in html, f"{notebook.name}: stored output {printed!r} not on its page"
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-        solutions = [c for c in cells if "hide-cell" in c["metadata"].get("tags", [])]
-        folded = html.count('<div class="cell tag_hide-cell docutils container">\n<details')
-        assert folded == len(solutions), f"{notebook.name}: {folded} solutions folded"
-        for verdict in re.finditer("Correct: ", html):  # a solution's result is folded too
+        markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        solutions = markdown.count(SOLUTION_FOLD)
+        assert solutions == len(re.findall(r"^### Solution \d+", markdown, re.M)), notebook.name
+        folded = re.findall(
+            re.escape(SOLUTION_FOLD) + r'\n<div class="highlight-python notranslate">', html
+        )  # closed (no "open"), with the solution's code inside, highlighted as Python
+        assert len(folded) == solutions, f"{notebook.name}: {len(folded)} solutions folded"
+        for verdict in re.finditer("Correct: ", html):  # a verdict, were one stored, is folded
             opened, closed = (
                 html.rfind("<details", 0, verdict.start()),
                 html.rfind("</details>", 0, verdict.start()),
@@ -140,4 +146,17 @@ def test_long_output_lines_wrap_instead_of_scrolling(served, browser):
         "getComputedStyle(document.querySelector('div.cell_output pre')).whiteSpace"
     )
     assert css == "pre-wrap", css
+    page.close()
+
+
+def test_a_solution_opens_on_a_click(served, browser):
+    """A folded solution hides its code until the learner clicks its summary."""
+    page = browser.new_page()
+    page.goto(f"{served}/notebooks/03_start_run.html")
+    summary = page.locator("summary", has_text="Show the worked solution").first
+    code = page.locator("details:has(summary) div.highlight-python").first
+    assert summary.is_visible() and not code.is_visible()
+    summary.click()
+    code.wait_for(state="visible")
+    assert "check_distance_only_run" in code.inner_text()
     page.close()
