@@ -20,6 +20,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from helpers.data import load_trips, prepare_features
 from helpers.exercises.nb11 import MODEL_URI, check_client, check_trip_request
+from helpers.server import free_port
 from helpers.serving import ModelServer
 
 INPUTS = ["PU_DO", "PULocationID", "DOLocationID", "trip_distance"]
@@ -50,7 +51,10 @@ def champion(tmp_path_factory):
         )
     version = mlflow.register_model(info.model_uri, NAME)
     mlflow.MlflowClient().set_registered_model_alias(NAME, "champion", version.version)
-    with ModelServer.start(MODEL_URI, tracking_uri=uri, folder=folder) as server:
+    # Not 5002, the notebook's: a model server running beside the tests may hold it.
+    with ModelServer.start(
+        MODEL_URI, tracking_uri=uri, folder=folder, port=free_port(5403)
+    ) as server:
         yield uri, server
     mlflow.set_tracking_uri(None)
 
@@ -164,7 +168,21 @@ def test_client_refuses_what_only_looks_right(capsys, served):
     def always_refuses(url, trips):
         raise ValueError("missing columns")
 
+    def swallows_the_refusal(url, trips):
+        try:
+            return lets_errors_escape(url, trips)
+        except urllib.error.HTTPError:
+            return []  # the server's 400 answer hidden as "no predictions"
+
+    def reads_a_missing_column(url, trips):
+        return list(trips["minutes"])  # a bug of its own: KeyError
+
     url = served.url
+    assert hint(verdict(capsys, check_client, None, url), "define predict_minutes(url, trips)")
+    out = verdict(capsys, check_client, swallows_the_refusal, url)
+    assert hint(out, "the server refuses the request: raise a ValueError then")
+    out = verdict(capsys, check_client, reads_a_missing_column, url)
+    assert hint(out, "predict_minutes raised KeyError")
     assert hint(verdict(capsys, check_client, lets_errors_escape, url), "escaped as an HTTPError")
     assert hint(verdict(capsys, check_client, vague_error, url), "name the missing columns")
     assert hint(verdict(capsys, check_client, first_row_only, url), "3 trips gave 1")
@@ -185,3 +203,12 @@ def test_client_after_the_server_stopped_says_how_to_start_it(capsys, champion):
     out = verdict(capsys, check_client, solution, stopped)
     assert hint(out, "it is stopped", "ModelServer.start")
     assert "URLError" not in out
+
+
+def test_trip_request_without_a_champion_says_to_run_08_first(capsys, tmp_path, served):
+    mlflow.set_tracking_uri(f"sqlite:///{(tmp_path / 'empty.db').as_posix()}")  # no registry
+    try:
+        out = verdict(capsys, check_trip_request, {"dataframe_records": [ROW]}, 10.0)
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert hint(out, "run notebook 08 first")

@@ -114,7 +114,7 @@ def test_two_notebooks_run_at_once_on_one_store(tmp_path):
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("nyc-taxi-experiment")
     names = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
-    assert {"linear-regression-baseline", "distance-only", "ridge", "ridge-alpha-10"} <= names
+    assert {"linear-regression-baseline", "ridge"} <= names, "one run of each notebook at least"
 
 
 @pytest.mark.parametrize(
