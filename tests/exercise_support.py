@@ -7,12 +7,15 @@ the module it breaks; they all need the same store and the same way to read a ve
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
+
+from helpers.data import load_trips, prepare_features
 
 ODD_INPUTS = (None, 42, 3.5, "", 'O\'Brien "quoted"', [], {}, object())
 """What a learner may put in an answer variable by mistake: each must get a hint."""
@@ -62,3 +65,9 @@ def finished_run(name: str, *, params=None, metrics=None, tags=None, **run_args)
         if tags:
             mlflow.set_tags(tags)
     return run.info.run_id
+
+
+@functools.cache
+def months() -> list:
+    """January (train) and February (validation), prepared as the notebooks prepare them."""
+    return [prepare_features(load_trips("green", 2021, month)) for month in (1, 2)]

@@ -16,19 +16,14 @@ from exercise_support import (  # noqa: F401
     finished_run,
     hint,
     learner_store,
+    months,
     verdict,
 )
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import root_mean_squared_error
 
-from helpers.data import load_trips, prepare_features
 from helpers.exercises.nb03 import check_distance_only_run, check_hour_run
-
-
-@functools.cache
-def months():
-    return [prepare_features(load_trips("green", 2021, month)) for month in (1, 2)]
 
 
 def with_hour(df, as_category: bool):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import mlflow
 import pytest
 import sklearn.metrics
@@ -13,6 +11,7 @@ from exercise_support import (  # noqa: F401
     finished_run,
     hint,
     learner_store,
+    months,
     verdict,
 )
 from sklearn.compose import ColumnTransformer
@@ -20,15 +19,9 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from helpers.data import load_trips, prepare_features
 from helpers.exercises.nb06 import check_autologged_run, check_february_metric
 
 FEATURES = ["PU_DO", "trip_distance"]
-
-
-@functools.cache
-def months():
-    return [prepare_features(load_trips("green", 2021, month)) for month in (1, 2)]
 
 
 def ridge_pipeline(**ridge_params):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import mlflow
@@ -10,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
-from exercise_support import ODD_INPUTS, correct, hint, learner_store, verdict  # noqa: F401
+from exercise_support import ODD_INPUTS, correct, hint, learner_store, months, verdict  # noqa: F401
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import Ridge
@@ -18,15 +17,9 @@ from sklearn.metrics import root_mean_squared_error
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from helpers.data import load_trips, prepare_features
 from helpers.exercises.nb07 import check_colleague_predictions, check_logged_challenger
 
 FEATURES = ["PU_DO", "trip_distance"]
-
-
-@functools.cache
-def months():
-    return [prepare_features(load_trips("green", 2021, month)) for month in (1, 2)]
 
 
 def pipeline(alpha: float = 1.0) -> Pipeline:

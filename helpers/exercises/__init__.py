@@ -27,7 +27,9 @@ import mlflow.tracking.fluent
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-__all__ = ["Hint", "checker", "require", "learner_run", "close_to", "scratch_store"]
+__all__ = [
+    "Hint", "checker", "require", "learner_run", "newest_run", "close_to", "scratch_store"
+]  # fmt: skip
 
 
 class Hint(Exception):
@@ -94,6 +96,23 @@ def learner_run(run_id: object, what: str = "your run", where: str = "") -> Run:
         "interrupted). Fix it and run it again.",
     )
     return run
+
+
+def newest_run(name: str, **where: list[str]) -> Run | None:
+    """The newest run called ``name`` in the experiments ``where`` names (``experiment_ids=``
+    or ``experiment_names=``), or None.
+
+    Why the newest: a learner who runs a notebook twice has two runs of that name, and the
+    notebook's variables hold the newest.
+    """
+    found = mlflow.search_runs(
+        **where,
+        filter_string=f"attributes.run_name = '{name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return found[0] if found else None
 
 
 def close_to(value: float, expected: float, tolerance: float = 0.01) -> bool:

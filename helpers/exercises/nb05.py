@@ -9,7 +9,7 @@ import numpy as np
 from mlflow.entities import Run
 from sklearn.metrics import root_mean_squared_error
 
-from helpers.exercises import Hint, checker, close_to, learner_run, require
+from helpers.exercises import Hint, checker, close_to, learner_run, newest_run, require
 from helpers.exercises.nb03 import module_matrices
 
 SEARCH = "ridge-tuning"
@@ -25,22 +25,6 @@ def trials_of(parent_id: str, experiment_id: str, extra_filter: str = "") -> lis
         filter_string=f"tags.mlflow.parentRunId = '{parent_id}'{extra_filter}",
         output_format="list",
     )
-
-
-def notebook_search(experiment_id: str) -> Run | None:
-    """The newest ``ridge-tuning`` parent run: the search the notebook just ran.
-
-    Why the newest: a learner who runs the notebook twice has two such searches, and the
-    exercise's filter uses the notebook's ``parent``, which is the newest.
-    """
-    found = mlflow.search_runs(
-        experiment_ids=[experiment_id],
-        filter_string=f"attributes.run_name = '{SEARCH}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-        output_format="list",
-    )
-    return found[0] if found else None
 
 
 @functools.cache
@@ -85,7 +69,7 @@ def check_best_zones_trial(run_id: object) -> str:
         "this run has no parent, so it is not a trial: look among the child runs of the search "
         "(filter on `tags.mlflow.parentRunId`).",
     )
-    search = notebook_search(run.info.experiment_id)
+    search = newest_run(SEARCH, experiment_ids=[run.info.experiment_id])
     require(
         search is not None and parent_id == search.info.run_id,
         f"this trial belongs to another search than the notebook's `{SEARCH}` run (`parent` "

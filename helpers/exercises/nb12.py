@@ -15,7 +15,7 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.metrics import root_mean_squared_error
 
 from helpers.data import load_trips, prepare_features
-from helpers.exercises import Hint, checker, close_to, require
+from helpers.exercises import Hint, checker, close_to, newest_run, require
 
 EXPERIMENT = "nyc-taxi-homework"
 MODEL = "nyc-taxi-homework"
@@ -24,16 +24,10 @@ RMSE_TOLERANCE = 0.1
 
 
 def _newest_run(name: str) -> mlflow.entities.Run:
-    found = mlflow.search_runs(
-        experiment_names=[EXPERIMENT],
-        filter_string=f"attributes.run_name = '{name}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-        output_format="list",
-    )
-    if not found:
+    found = newest_run(name, experiment_names=[EXPERIMENT])
+    if found is None:
         raise Hint(f"no run named `{name}` in `{EXPERIMENT}` yet: do that step first.")
-    return found[0]
+    return found
 
 
 def _number(answer: object, question: int) -> float:
