@@ -26,7 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from helpers.server import LOCALHOST, Background, ServerError, _port_taken, free_port, port_is_free
+from helpers.background import LOCALHOST, Background, ServerError, choose_port
 
 DEFAULT_PORT = 9000
 CREDENTIAL_VARIABLES = ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -81,10 +81,7 @@ class ObjectStore(Background):
         Its log is ``object-store.log`` in ``folder`` (git-ignored, as all of ``folder``).
         """
         folder = Path(folder)
-        if port is None:
-            port = free_port(DEFAULT_PORT)
-        elif not port_is_free(port):
-            raise _port_taken(port)
+        port = choose_port(port, DEFAULT_PORT)
         (folder / "buckets").mkdir(parents=True, exist_ok=True)
         command = [
             rclone_program(), "serve", "s3", "--addr", f"{LOCALHOST}:{port}",

@@ -1,106 +1,50 @@
-"""Start and stop an MLflow tracking server (or the UI) on this machine, and clean up.
+"""Start and stop an MLflow tracking server (or the UI) on this machine.
 
 Why: notebook 09 runs a real ``mlflow server``, and learners start the UI many times a day.
 Both go wrong in the same few ways: port 5000 taken (macOS's AirPlay Receiver uses it), the
 UI pointed at a database that does not exist yet (it then shows no runs), a database made by
-an older MLflow, a server left running in the background. This module starts the same
-command the README shows, on 127.0.0.1, waits until it answers, and stops the whole process
-tree; each of those failures gets a message that says what to do.
-
-It also never leaves a server behind: every server it starts is stopped when Python exits
-(a notebook's kernel restarts, say), and stopping one ends every process it started, even
-workers whose parent has died.
+an older MLflow, a database server that refuses connections. This module starts the same
+command the README shows, on 127.0.0.1, waits until it answers, and gives each of those
+failures a message that says what to do. How a background server lives and dies (its
+port, its watchdog, stopping all its processes) is :mod:`helpers.background`'s part.
 
 From a shell, in the folder that holds ``mlflow.db`` (``notebooks/``)::
 
     python -m helpers.server          # the MLflow UI for ./mlflow.db, on 5000 or a free port
+    python -m helpers.server --help   # its options: --port, --backend-store-uri, --workers
 """
 
 from __future__ import annotations
 
-import atexit
+import argparse
 import contextlib
-import http.client
 import os
+import re
 import signal
 import socket
 import sqlite3
-import subprocess
 import sys
-import time
-import urllib.request
-import uuid
 from pathlib import Path
-from typing import Self
 
-import psutil
+from helpers.background import (
+    LOCALHOST,
+    MARKER,
+    Background,
+    ServerError,
+    answers_health,
+    choose_port,
+    free_port,
+    port_is_free,
+    processes_with_environment,
+)
+
+__all__ = [
+    "LOCALHOST", "MARKER", "Background", "MlflowServer", "ServerError", "answers_health",
+    "check_store", "check_uri", "free_port", "port_is_free", "processes_with_environment",
+    "sqlite_path",
+]  # fmt: skip
 
 DEFAULT_PORT = 5000
-LOCALHOST = "127.0.0.1"
-MARKER = "COURSE_MLFLOW_SERVER"
-"""An environment variable set, to a value unique to each server, in every process of it."""
-
-
-class ServerError(RuntimeError):
-    """The server could not be started; the message says what to do."""
-
-
-def port_is_free(port: int, host: str = LOCALHOST) -> bool:
-    """True if nothing listens on ``host:port``: we can bind it, and nothing answers there.
-
-    Why both: binding alone misses some listeners (on macOS and Windows a program listening
-    on all addresses, or with address reuse, lets another bind 127.0.0.1 beside it).
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        if sys.platform != "win32":  # as servers do: ignore connections closing (TIME_WAIT)
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) != 0
-
-
-def _listens_on(process: psutil.Process, port: int) -> bool:
-    """True if ``process`` listens on TCP ``port``; False if it does not or we may not look."""
-    try:
-        connections = process.net_connections(kind="tcp")
-    except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-        return False
-    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
-
-
-def port_owner(port: int) -> str:
-    """Who listens on ``port``: "process PID (command line)" if we may see it.
-
-    Why: "port in use" alone leaves a learner guessing which program to stop.
-    """
-    for process in psutil.process_iter():
-        if _listens_on(process, port):
-            with contextlib.suppress(psutil.Error):
-                command = " ".join(process.cmdline()) or process.name()
-                return f"process {process.pid} ({command[:200]})"
-    return "another program"
-
-
-def _port_taken(port: int) -> ServerError:
-    """The error for a port another program holds, naming that program and the way out."""
-    return ServerError(
-        f"Port {port} is in use by {port_owner(port)} (on macOS, AirPlay Receiver takes "
-        f"5000). Stop it, or choose another port, e.g. --port {port + 1}, or pass port=None "
-        "to pick a free one."
-    )
-
-
-def free_port(preferred: int = DEFAULT_PORT, host: str = LOCALHOST) -> int:
-    """``preferred`` if it is free, else a port the operating system picks."""
-    if port_is_free(preferred, host):
-        return preferred
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def sqlite_path(uri: str, folder: str | Path = ".") -> Path | None:
@@ -120,6 +64,13 @@ KNOWN_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "dat
 def check_uri(uri: str) -> None:
     """Refuse a tracking URI MLflow 3 cannot use, naming the URI to use instead."""
     scheme, separator, rest = uri.partition("://")
+    written, colon, path = uri.partition(":")
+    if not separator and colon and written.split("+")[0] in KNOWN_SCHEMES:
+        name = path.lstrip("/") or "mlflow.db"
+        raise ServerError(
+            f"{uri!r} lacks the slashes after {written}: (so SQLAlchemy cannot parse it). A "
+            f"SQLite file takes three: sqlite:///{name}"
+        )
     if not separator or scheme == "file":
         raise ServerError(
             f"{uri!r} is a file store, which MLflow 3 refuses. Use a database: "
@@ -177,6 +128,67 @@ def check_store(uri: str, folder: str | Path = ".") -> None:
     )
 
 
+def check_new_store(uri: str, folder: str | Path = ".") -> None:
+    """Refuse a store that ``mlflow server`` could not open or create, naming the fix.
+
+    Unlike the UI, the server creates a missing SQLite database; but a folder that does not
+    exist should not be made silently (it is usually a typo, and the runs would land in a
+    store nobody looks at), and an existing file must be a database of this MLflow. A
+    PostgreSQL (or MySQL) server must accept connections: MLflow would retry for minutes.
+    """
+    check_uri(uri)
+    path = sqlite_path(uri, folder)
+    if path is None:
+        check_database_reachable(uri)
+        return
+    if not path.parent.is_dir():
+        raise ServerError(
+            f"No folder {path.parent} for the database {path.name}. Create the folder first, "
+            "or correct the path (sqlite:///mlflow.db is a file in the server's folder)."
+        )
+    if path.exists():
+        check_store(uri, folder)
+
+
+DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def check_database_reachable(uri: str, timeout: float = 3) -> None:
+    """Refuse a database server URI whose host and port accept no connection, at once.
+
+    Why: ``mlflow server`` retries a refused connection for minutes ("Operation will be
+    retried in 51.1 seconds") and the cause is only in its log. A socket says it in
+    milliseconds. Only the connection is tried: the password and database are MLflow's.
+    """
+    scheme = uri.partition("://")[0].split("+")[0]
+    if scheme not in DATABASE_PORTS:
+        return
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    if not url.host:  # a local socket file: left to the driver
+        return
+    port = url.port or DATABASE_PORTS[scheme]
+    where = f"{url.host}:{port}"
+    shown = url.render_as_string(hide_password=True)
+    try:
+        socket.create_connection((url.host, port), timeout=timeout).close()
+    except ConnectionRefusedError as error:
+        raise ServerError(
+            f"The database server at {where} ({shown}) refuses connections: is it running, "
+            "on that host and port? Start it (notebook 09 shows how), or correct the URI."
+        ) from error
+    except socket.gaierror as error:
+        raise ServerError(
+            f"Unknown database host {url.host!r} in {shown}: check its spelling."
+        ) from error
+    except OSError as error:
+        raise ServerError(
+            f"The database server at {where} ({shown}) did not accept a connection within "
+            f"{timeout:.0f} s ({error}). Check the host, the port and the network."
+        ) from error
+
+
 def _read_schema_revision(path: Path) -> tuple[str] | None:
     """The alembic row of a SQLite store, read without creating or changing any file.
 
@@ -205,181 +217,20 @@ def _is_known_revision(revision: str) -> bool:
     return True
 
 
-_RUNNING: set[Background] = set()
-"""The servers started and not stopped yet: :func:`_stop_all` stops them when Python exits."""
+ERROR_LINE = re.compile(r"^(\(\w[\w.]*(Error|Exception)\) |\w[\w.]*(Error|Exception): )")
+"""A line that states an error: "(psycopg.OperationalError) ..." or "ValueError: ..."."""
 
-
-@atexit.register
-def _stop_all() -> None:
-    """Stop every server still running when Python exits.
-
-    Why: a server started from a notebook would otherwise outlive a kernel restart and keep
-    its port, so the restarted notebook could not start it again.
-    """
-    for server in list(_RUNNING):
-        server.stop()
-
-
-def _alive(process: psutil.Process) -> bool:
-    """True while ``process`` runs (a zombie has ended: only its exit status is left)."""
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def processes_with_environment(name: str, value: str) -> list[psutil.Process]:
-    """Every running process but this one whose environment has ``name=value``.
-
-    Why by environment: a child inherits it, so this finds a server's workers even when
-    their parent has died and they are nobody's children any more.
-    """
-    found = []
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):  # not ours to read, or gone
-            if process.pid != os.getpid() and process.environ().get(name) == value:
-                found.append(process)
-    return [p for p in found if _alive(p)]
-
-
-def _launch(command: list[str], folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start ``command`` in ``folder`` with its output in ``log``.
-
-    On POSIX it gets a session (and so a process group) of its own: :meth:`Background.stop`
-    can then end the whole group, workers whose parent has died included.
-    """
-    try:
-        output = open(log, "wb")
-    except OSError as error:
-        raise ServerError(
-            f"Cannot write the server's log {log} ({error.strerror}). Remove or rename what is "
-            "there (a folder?), or start the server from a folder you can write to."
-        ) from error
-    with output:
-        return subprocess.Popen(
-            command, cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=sys.platform != "win32",
-        )  # fmt: skip
-
-
-def answers_health(url: str) -> bool:
-    """True if an MLflow server (tracking or model) at ``url`` answers ``/health`` with 200."""
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except (http.client.HTTPException, OSError):  # URLError is an OSError
-        return False
-
-
-class Background:
-    """A program this course started in the background (a server); stop it with :meth:`stop`.
-
-    Why one class: an MLflow server and an object store must both be stopped with every
-    process they started, and must not outlive the notebook's kernel.
-    """
-
-    name = "The program"
-    """How errors name it: "The MLflow server stopped at start. ..."."""
-
-    def __init__(self, command: list[str], folder: Path, env: dict[str, str], log: Path):
-        """Start ``command`` in ``folder``, with ``env``, its output in ``log``.
-
-        Every process of it carries a fresh value of MARKER in its environment, so that
-        :meth:`processes` finds them all; it is stopped at the latest when Python exits.
-        """
-        self.command, self.log = command, log
-        self.marker = uuid.uuid4().hex
-        self.process = _launch(command, folder, {**env, MARKER: self.marker}, log)
-        _RUNNING.add(self)
-
-    def _wait_until_ready(self, port: int, timeout: float) -> None:
-        """Return once this server answers; raise if it stops, or if another program answers."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                if not port_is_free(port):  # it died because another program has the port
-                    raise _port_taken(port)
-                raise ServerError(f"{self.name} stopped at start. {self._log_end()}")
-            if self._answers():
-                if not any(_listens_on(p, port) for p in self.processes()):
-                    raise _port_taken(port)  # the answer came from another program
-                return
-            time.sleep(0.25)
-        raise ServerError(f"{self.name} did not answer within {timeout:.0f} s. {self._log_end()}")
-
-    def _answers(self) -> bool:
-        """True if something answers at this program's address (each kind says how)."""
-        raise NotImplementedError
-
-    def log_tail(self, lines: int = 15) -> str:
-        """The last lines the server wrote, to explain a failure."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _log_end(self) -> str:
-        """The last line of the log (usually the error), on one line, and where the rest is."""
-        written = [line.strip() for line in self.log_tail().splitlines() if line.strip()]
-        return f"The end of its log {self.log}: {written[-1] if written else '(empty)'}"
-
-    def processes(self) -> list[psutil.Process]:
-        """The server and every process it started, while they run.
-
-        Its children, and every process that carries its marker: a worker whose parent
-        died is nobody's child any more, but it still carries the marker.
-        """
-        tree = []
-        if self.process.poll() is None:  # once it has ended, its process id can be reused
-            with contextlib.suppress(psutil.Error):
-                parent = psutil.Process(self.process.pid)
-                tree = [parent, *parent.children(recursive=True)]
-        marked = processes_with_environment(MARKER, self.marker) if self.marker else []
-        return list({p.pid: p for p in [*tree, *marked] if _alive(p)}.values())
-
-    def stop(self, timeout: float = 15) -> None:
-        """Stop the server and all its workers; wait until none is left.
-
-        Asks them to end first, then kills what is left after ``timeout`` seconds.
-        """
-        _RUNNING.discard(self)
-        # Look again after each round: a server may start a worker while the others end (a
-        # loaded machine showed a uvicorn still running after the second round).
-        for ending in ("terminate", "kill", "kill", "kill"):
-            processes = self.processes()
-            if not processes:
-                break
-            self._signal_group(ending)
-            for process in processes:
-                with contextlib.suppress(psutil.Error):
-                    getattr(process, ending)()
-            self._wait_ended(processes, timeout)
-        self.process.wait(timeout=timeout)
-
-    def _signal_group(self, ending: str) -> None:
-        """On POSIX, end the server's process group too: it reaches workers we cannot see."""
-        if sys.platform == "win32":
-            return
-        sig = signal.SIGTERM if ending == "terminate" else signal.SIGKILL
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, sig)  # its own session: group id = its process id
-
-    def _wait_ended(self, processes: list[psutil.Process], timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for ``processes`` to end."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.process.poll()  # collect our own child, so that it does not stay a zombie
-            if not any(_alive(p) for p in processes) or time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+KNOWN_FAILURES = {
+    "duplicate column name": "Another server or notebook was creating the same new database "
+    "at the same moment, and finished it: start this one again. ",
+    "Online migration expected": "Another server or notebook was creating the same new "
+    "database at the same moment, and finished it: start this one again. ",
+    "Connection refused": "The database server refuses connections: start it, or correct "
+    "the host and port in the URI. ",
+    "password authentication failed": "The database refused the user name or password: "
+    "check them (a password goes in the environment, never on the command line). ",
+}
+"""Errors a learner meets, by a phrase of MLflow's or the driver's message, with the fix."""
 
 
 class MlflowServer(Background):
@@ -426,12 +277,9 @@ class MlflowServer(Background):
         folder = Path(folder)
         if ui:
             check_store(backend_store_uri, folder)
-        if port is None:
-            port = free_port(DEFAULT_PORT)
-            if port != DEFAULT_PORT:
-                print(f"Port {DEFAULT_PORT} is taken; using port {port} instead.")
-        elif not port_is_free(port):
-            raise _port_taken(port)
+        else:
+            check_new_store(backend_store_uri, folder)
+        port = choose_port(port, DEFAULT_PORT, announce=True)
         command = [
             sys.executable, "-m", "mlflow", "ui" if ui else "server",
             "--backend-store-uri", backend_store_uri,
@@ -461,14 +309,59 @@ class MlflowServer(Background):
         """True if something at this server's address answers ``/health``."""
         return answers_health(self.url)
 
+    def _failure(self) -> str | None:
+        """The store's error, once MLflow says it will retry: it would retry for minutes.
+
+        Why: a database that refuses connections (or a wrong password) makes ``mlflow
+        server`` retry for about two minutes, then fail; its log has the cause at once.
+        """
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        if "Operation will be retried" not in text:
+            return None
+        return f"{self.name} cannot open its store. {self._log_end()}"
+
+    def _log_end(self) -> str:
+        """The error the log ends with, on one line, with what to do if it is a known one.
+
+        Why not the last line: SQLAlchemy ends its errors with a link to its documentation,
+        and MLflow with "Operation will be retried"; the cause is the error line above.
+        """
+        lines = [line.strip() for line in self.log_tail(80).splitlines() if line.strip()]
+        errors = [line for line in lines if ERROR_LINE.match(line)]
+        found = errors[-1] if errors else (lines[-1] if lines else "(empty)")
+        hint = next((fix for known, fix in KNOWN_FAILURES.items() if known in found), "")
+        return f"{hint}The end of its log {self.log}: {found}"
+
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<MlflowServer {self.url} ({state})>"
 
 
+class Stopped(KeyboardInterrupt):
+    """The command line was asked to stop by a signal: handled as Ctrl+C is."""
+
+
+def _stop_on_signals() -> None:
+    """Make ``kill`` (SIGTERM), a closed terminal (SIGHUP) and Ctrl+Break stop as Ctrl+C does.
+
+    Why: Python's default for those signals ends at once, without the ``finally`` that
+    stops the server (the watchdog would still stop it, but this way stopping is in order
+    and said).
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    for name in ("SIGTERM", "SIGHUP", "SIGBREAK"):  # SIGHUP: POSIX; SIGBREAK: Windows
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
+
+
 def _one_line(error: BaseException) -> str:
     """``error`` as one line that says what to do, for the command line."""
-    if isinstance(error, KeyboardInterrupt):
+    if isinstance(error, Stopped):
+        text = f"stopped by {error} before it answered; nothing is left running."
+    elif isinstance(error, KeyboardInterrupt):
         text = "stopped by Ctrl+C before it answered; nothing is left running."
     elif isinstance(error, ServerError):
         text = str(error)
@@ -477,24 +370,68 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.splitlines())
 
 
-def main() -> int:
-    """Start the MLflow UI for ./mlflow.db and keep it running until Ctrl+C.
+def _positive(text: str) -> int:
+    """An integer of 1 or more, for argparse."""
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
+def _port(text: str) -> int:
+    """A TCP port number (1-65535), for argparse."""
+    number = int(text)
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {number}")
+    return number
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options; an unknown one is refused with the usage (exit code 2)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.server",
+        description="Start the MLflow UI on 127.0.0.1 for a tracking store, check it first, "
+        "and stop it with every process it started (Ctrl+C, kill, or a closed terminal).",
+    )
+    parser.add_argument(
+        "--backend-store-uri", default="sqlite:///mlflow.db", metavar="URI",
+        help="the tracking store (default: sqlite:///mlflow.db, in this folder)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--port", type=_port, default=None,
+        help=f"the port; taken is an error (default: {DEFAULT_PORT}, else a free one)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=_positive, default=2, help="web server processes (default: 2)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the MLflow UI and keep it running until Ctrl+C, ``kill`` or a closed terminal.
 
     A failure to start is one line on stderr that names the fix, never a traceback.
     """
+    options = parse_arguments(argv)
+    _stop_on_signals()
     try:
-        server = MlflowServer.start(ui=True, workers=2)
+        server = MlflowServer.start(
+            options.backend_store_uri, ui=True, port=options.port, workers=options.workers
+        )
     except (ServerError, OSError, KeyboardInterrupt) as error:
         print(f"Cannot start the MLflow UI: {_one_line(error)}", file=sys.stderr)
         return 1
-    print(f"Ctrl+C stops it; its log is {server.log}")
+    print(f"Ctrl+C stops it; its log is {server.log}", flush=True)
     try:
         server.process.wait()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as error:
+        how = str(error) if isinstance(error, Stopped) else "Ctrl+C"
+        print(f"Stopping the MLflow UI ({how}).", flush=True)
+        return 0
     finally:
         server.stop()
-    return 0
+    print(f"The MLflow UI stopped by itself. {server._log_end()}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

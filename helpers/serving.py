@@ -12,9 +12,9 @@ command is one line, but three things go wrong around it in a notebook:
 - The server copies the model into a temporary folder that MLflow never removes. Here that
   folder is made for the server and removed when it stops.
 
-Starting, waiting, and stopping with every process gone follow :mod:`helpers.server`: the
-server gets its own process group and an environment marker, a taken port is refused with
-the way out, and every server still running is stopped when Python exits.
+Starting, waiting, and stopping with every process gone are :mod:`helpers.background`'s: a
+taken port is refused with the way out, and the server is stopped when Python exits, or by
+its watchdog when the kernel dies.
 """
 
 from __future__ import annotations
@@ -29,15 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from helpers.server import (
-    LOCALHOST,
-    Background,
-    ServerError,
-    _port_taken,
-    answers_health,
-    free_port,
-    port_is_free,
-)
+from helpers.background import LOCALHOST, Background, ServerError, answers_health, choose_port
 
 DEFAULT_PORT = 5002
 """Not 5000 (the UI you may have open, or macOS's AirPlay) nor 5001 (notebook 09's server)."""
@@ -101,10 +93,7 @@ class ModelServer(Background):
         ``model-server.log`` in ``folder``), never into a notebook.
         """
         folder = Path(folder)
-        if port is None:
-            port = free_port(DEFAULT_PORT)
-        elif not port_is_free(port):
-            raise _port_taken(port)
+        port = choose_port(port, DEFAULT_PORT)
         command = [
             sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
             "--env-manager", "local", "--host", LOCALHOST, "--port", str(port),

@@ -27,7 +27,7 @@ from child_python import assert_nothing_left, python_env, run_python
 from cleanup_guard import child_mark, end
 from notebook_runs import make_store_with_runs
 
-from helpers import server as server_module
+from helpers import background
 from helpers.server import (
     MARKER,
     Background,
@@ -179,7 +179,7 @@ def test_a_server_that_is_not_ours_is_never_reported_as_running(
     assert (tmp_path / "mlflow-server.log").exists(), "our server was started"
     left = processes_with_environment("COURSE_TEST", test_id)
     assert left == [], "and stopped, with all its processes"
-    assert not server_module._RUNNING, "nothing is left to stop at exit"
+    assert not background._RUNNING, "nothing is left to stop at exit"
 
 
 def test_missing_database_says_run_notebook_01_first(tmp_path):
