@@ -189,8 +189,11 @@ def download_trips(
         return target
     base = (base_url or os.environ.get("COURSE_TLC_BASE_URL") or TLC_BASE_URL).rstrip("/")
     url = f"{base}/{name}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial_name = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
+    try:  # before downloading: a cache that cannot take the file fails at once
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial_name = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise _cache_error(target.parent, exc) from exc
     partial = Path(partial_name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -200,6 +203,24 @@ def download_trips(
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def _cache_error(folder: Path, exc: OSError) -> TripDataError:
+    """Why downloads cannot be kept in ``folder``, and the way out.
+
+    Why not let the ``OSError`` through: it names a temporary file or says only "File
+    exists", not the setting that chose the folder (``COURSE_DATA_DIR``).
+    """
+    in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:
+        return TripDataError(
+            f"Cannot keep downloads in {folder}: {in_the_way} is a file, not a folder. "
+            "Remove that file, or set COURSE_DATA_DIR to another folder."
+        )
+    return TripDataError(
+        f"Cannot write downloads to {folder} ({exc.strerror or exc}). Set COURSE_DATA_DIR to "
+        "a folder you can write to, or work offline: unset COURSE_DATA_SOURCE."
+    )
 
 
 def _fetch(url: str, out: BinaryIO, timeout: float) -> None:

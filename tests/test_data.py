@@ -6,8 +6,12 @@ never contacted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
+import os
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -249,6 +253,73 @@ def test_unreachable_server_names_the_url_and_the_fallback(cache):
     with pytest.raises(data.TripDataError, match=r"http://127\.0\.0\.1:9/.*offline"):
         data.download_trips("green", 2021, 1, base_url="http://127.0.0.1:9", timeout=5)
     assert not any(cache.iterdir())
+
+
+# A cache that cannot take the file fails before anything is downloaded, naming the fix.
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """Make ``folder`` really refuse writes while the block runs.
+
+    Permissions stop other users but not root (and CI may run as root), so as root the
+    folder is bind-mounted read-only onto itself; otherwise its write permission is taken
+    away. Either way a write is tried first, so the test never believes a folder is
+    read-only when it is not.
+    """
+    if os.name != "posix":
+        pytest.skip("no read-only folders by permission on Windows: tested on Linux and macOS")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = functools.partial(folder.chmod, 0o755)
+    else:
+        if not shutil.which("mount"):
+            pytest.skip("root, without mount: cannot make a folder read-only")
+        bind = subprocess.run(["mount", "--bind", folder, folder], capture_output=True, text=True)
+        if bind.returncode:
+            pytest.skip(f"root, but mount --bind failed: {bind.stderr.strip()}")
+        undo = functools.partial(subprocess.run, ["umount", folder], check=True)
+    try:
+        if os.geteuid() == 0:
+            subprocess.run(["mount", "-o", "remount,ro,bind", folder], check=True)
+        with pytest.raises(OSError):
+            (folder / "probe").touch()
+        yield folder
+    finally:
+        undo()
+
+
+@pytest.mark.parametrize("where", ["the cache", "the folder the cache is made in"])
+def test_a_read_only_cache_names_the_folder_and_the_setting(
+    tlc_server, tmp_path, monkeypatch, where
+):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    folder = locked if where == "the cache" else locked / "cache"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(folder))
+    with read_only(locked), pytest.raises(data.TripDataError) as error:
+        data.download_trips("green", 2021, 1, base_url=tlc_server.url)
+    message = str(error.value)
+    assert message.startswith(f"Cannot write downloads to {folder} (")
+    assert "Set COURSE_DATA_DIR to a folder you can write to" in message
+    assert tlc_server.requests == [], "nothing may be downloaded into a cache that cannot keep it"
+
+
+@pytest.mark.parametrize("depth", ["the cache itself", "a folder above it"])
+def test_a_file_in_the_way_of_the_cache_is_named(tlc_server, tmp_path, monkeypatch, depth):
+    in_the_way = tmp_path / "data"
+    in_the_way.write_text("a file where the cache folder should be")
+    folder = in_the_way if depth == "the cache itself" else in_the_way / "cache"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(folder))
+    monkeypatch.setenv("COURSE_TLC_BASE_URL", tlc_server.url)
+    with pytest.raises(data.TripDataError) as error:
+        data.load_trips("green", 2021, 1, source="tlc")
+    assert str(error.value) == (
+        f"Cannot keep downloads in {folder}: {in_the_way} is a file, not a folder. "
+        "Remove that file, or set COURSE_DATA_DIR to another folder."
+    )
+    assert tlc_server.requests == []
+    assert in_the_way.read_text() == "a file where the cache folder should be"
 
 
 @pytest.fixture
