@@ -165,6 +165,11 @@ def read_trips(path: str | Path) -> pd.DataFrame:
             "a broken download: delete it and run again to download it afresh."
         ) from exc
     missing = missing_columns(df)
+    if missing and path.parent.resolve() == data_dir().resolve():
+        raise TripDataError(
+            f"{path} lacks the columns {missing} of a TLC green-taxi file, so it is not the "
+            "month it is named after: delete it, and the next run downloads it afresh."
+        )
     if missing:
         raise TripDataError(
             f"{path} lacks the columns {missing} of a TLC green-taxi file. "
@@ -178,9 +183,9 @@ def download_trips(
 ) -> Path:
     """Download one month's TLC file into :func:`data_dir` once; return its path.
 
-    The file is written under a temporary name, checked (every promised byte arrived, and
-    it is a parquet file), and only then renamed: a broken download never leaves a half
-    file that looks like a good one.
+    The file is written under a temporary name, checked (every promised byte arrived, it
+    is a parquet file with the module's columns), and only then renamed: a broken download
+    never leaves a half file that looks like a good one.
     """
     validate_month(colour, year, month)
     name = file_name(colour, year, month)
@@ -198,7 +203,7 @@ def download_trips(
     try:
         with os.fdopen(fd, "wb") as out:
             _fetch(url, out, timeout)
-        _check_parquet(partial, url)
+        _check_download(partial, url)
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -250,17 +255,28 @@ def _fetch(url: str, out: BinaryIO, timeout: float) -> None:
         )
 
 
-def _check_parquet(path: Path, url: str) -> None:
-    """Refuse a download that is not a parquet file (an error page, say) before it is kept."""
+def _check_download(path: Path, url: str) -> None:
+    """Refuse a download that is not a green-taxi parquet file before it is kept.
+
+    An error page is not parquet; a file without the columns the module needs would fail
+    every later run from the cache, so it is not kept either.
+    """
     try:
-        with pq.ParquetFile(path):
-            pass
+        with pq.ParquetFile(path) as parquet:
+            columns = parquet.schema_arrow.names
     except Exception as exc:  # pyarrow raises several types for a file that is not parquet
         raise TripDataError(
             f"{url} sent something that is not a parquet file ({exc}), and nothing was "
             "kept. Check COURSE_TLC_BASE_URL (it must be the TLC's trip-data address), or "
             "work offline: unset COURSE_DATA_SOURCE."
         ) from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise TripDataError(
+            f"{url} sent a parquet file without the columns {missing} of a TLC green-taxi "
+            "file, and nothing was kept. Check COURSE_TLC_BASE_URL: it must be the TLC's "
+            "trip-data address."
+        )
 
 
 # --------------------------------------------------------------------------------------

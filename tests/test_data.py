@@ -186,6 +186,23 @@ def test_read_trips_wrong_kind_of_file(tmp_path, january):
         data.read_trips(yellow)
 
 
+def test_a_wrong_file_in_the_cache_says_which_to_delete(tlc_server, cache, monkeypatch, january):
+    """A file there by hand, or from an older course version: the learner must remove it."""
+    cache.mkdir()
+    cached = cache / "green_tripdata_2021-01.parquet"
+    january.rename(columns=lambda c: c.replace("lpep_", "tpep_")).to_parquet(cached)
+    monkeypatch.setenv("COURSE_TLC_BASE_URL", tlc_server.url)
+    with pytest.raises(data.TripDataError) as error:
+        data.load_trips("green", 2021, 1, source="tlc")
+    assert str(error.value) == (
+        f"{cached} lacks the columns ['lpep_pickup_datetime', 'lpep_dropoff_datetime'] of a "
+        "TLC green-taxi file, so it is not the month it is named after: delete it, and the "
+        "next run downloads it afresh."
+    )
+    cached.unlink()  # what the message says to do
+    pd.testing.assert_frame_equal(data.load_trips("green", 2021, 1, source="tlc"), january)
+
+
 class _Server:
     """A static file server on 127.0.0.1 that counts the requests it answers."""
 
@@ -353,6 +370,21 @@ def serve():
     for httpd in started:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_download_without_the_module_columns_is_not_kept(serve, cache, tmp_path, january):
+    """A parquet file of another kind (yellow taxis use tpep_*) would fail every later run."""
+    yellow = tmp_path / "yellow.parquet"
+    january.rename(columns=lambda c: c.replace("lpep_", "tpep_")).to_parquet(yellow)
+    url = serve(yellow.read_bytes(), yellow.stat().st_size, "application/octet-stream")
+    with pytest.raises(data.TripDataError) as error:
+        data.download_trips("green", 2021, 1, base_url=url)
+    assert str(error.value).startswith(
+        f"{url}/green_tripdata_2021-01.parquet sent a parquet file without the columns "
+        "['lpep_pickup_datetime', 'lpep_dropoff_datetime'] of a TLC green-taxi file, "
+        "and nothing was kept."
+    )
+    assert list(cache.iterdir()) == []
 
 
 @pytest.mark.parametrize(
