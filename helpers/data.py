@@ -67,6 +67,9 @@ REQUIRED_COLUMNS = (
 )
 """What :func:`prepare_features` needs; a file without these cannot be used."""
 
+PARQUET_MAGIC = b"PAR1"
+"""The four bytes a parquet file starts and ends with."""
+
 MIN_MINUTES, MAX_MINUTES = 1, 60
 """The module keeps trips of 1 to 60 minutes: shorter or longer ones are mostly errors."""
 
@@ -256,11 +259,22 @@ def _fetch(url: str, out: BinaryIO, timeout: float) -> None:
 
 
 def _check_download(path: Path, url: str) -> None:
-    """Refuse a download that is not a green-taxi parquet file before it is kept.
+    """Refuse a download that is not a whole green-taxi parquet file before it is kept.
 
-    An error page is not parquet; a file without the columns the module needs would fail
-    every later run from the cache, so it is not kept either.
+    A parquet file starts and ends with ``PAR1``, its footer (the schema) last: a body cut
+    short where no Content-Length was promised starts right but ends wrong. An error page
+    is not parquet at all. A file without the columns the module needs would fail every
+    later run from the cache.
     """
+    with path.open("rb") as file:
+        head = file.read(4)
+        file.seek(max(file.seek(0, os.SEEK_END) - 4, 0))
+        tail = file.read(4)
+    if head == PARQUET_MAGIC and tail != PARQUET_MAGIC:
+        raise TripDataError(
+            f"The download of {url} was cut short (the file ends before its parquet footer), "
+            "and nothing was kept. Run again to download it afresh."
+        )
     try:
         with pq.ParquetFile(path) as parquet:
             columns = parquet.schema_arrow.names

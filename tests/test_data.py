@@ -388,18 +388,20 @@ def test_a_download_without_the_module_columns_is_not_kept(serve, cache, tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("length", "message"),
+    ("cut", "length", "message"),
     [
-        (100_000, r"incomplete: got 1,000 of 100,000 bytes.*just run again"),
-        (None, r"not a parquet file.*nothing was kept"),  # no length promised
+        (1000, 100_000, r"incomplete: got 1,000 of 100,000 bytes.*just run again"),
+        # no length promised: only the missing footer shows the cut
+        (1000, None, r"^The download of .* was cut short .*nothing was kept\. Run again"),
+        (-1, None, r"^The download of .* was cut short .*nothing was kept\. Run again"),
     ],
 )
 def test_a_truncated_download_is_refused_and_not_kept(
-    serve, tlc_server, cache, tmp_path, january, length, message
+    serve, tlc_server, cache, tmp_path, january, cut, length, message
 ):
-    """The server closes the connection after 1,000 bytes of the real file."""
+    """The server closes the connection early: after 1,000 bytes, or one byte short."""
     real = tmp_path / "published" / "trip-data" / "green_tripdata_2021-01.parquet"
-    url = serve(real.read_bytes()[:1000], length, "application/octet-stream")
+    url = serve(real.read_bytes()[:cut], length, "application/octet-stream")
     with pytest.raises(data.TripDataError, match=message):
         data.download_trips("green", 2021, 1, base_url=url)
     assert list(cache.iterdir()) == [], "no file, not even a temporary one, may stay behind"
