@@ -19,8 +19,8 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ import pyarrow.parquet as pq
 
 TLC_BASE_URL = "https://d37ci6vzurychx.cloudfront.net/trip-data"
 """Where the TLC publishes its monthly parquet files (override: ``COURSE_TLC_BASE_URL``)."""
+
+TLC_LIST_URL = "https://www.nyc.gov/site/tlc/about/tlc-trip-record-data.page"
+"""The TLC's page that lists the months it has published."""
 
 SOURCES = ("sample", "tlc")
 COLOURS = ("green",)
@@ -205,7 +208,8 @@ def download_trips(
     partial = Path(partial_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            _fetch(url, out, timeout)
+            for chunk in _body(url, f"{colour} taxi data for {year}-{month:02d}", timeout):
+                out.write(chunk)
         _check_download(partial, url)
         partial.replace(target)
     finally:
@@ -231,31 +235,45 @@ def _cache_error(folder: Path, exc: OSError) -> TripDataError:
     )
 
 
-def _fetch(url: str, out: BinaryIO, timeout: float) -> None:
-    """Copy ``url`` into ``out``, refusing a body shorter than the server promised.
+def _body(url: str, month: str, timeout: float) -> Iterator[bytes]:
+    """The body of ``url`` in pieces, refusing one shorter than the server promised.
 
     Why count: when a connection drops, Python's HTTP client ends the body early without
-    an error, so a truncated file would otherwise look complete.
+    an error, so a truncated file would otherwise look complete. Why a generator: the
+    caller writes the pieces, so an error writing them is never taken for a network error.
     """
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             promised = response.headers.get("Content-Length")
             got = 0
             while chunk := response.read(1 << 20):
-                out.write(chunk)
                 got += len(chunk)
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+                yield chunk
+    except urllib.error.HTTPError as exc:
+        exc.close()  # its unread body holds the connection open
+        if exc.code not in (403, 404):  # S3 answers 403 for a missing file if listing is denied
+            raise _network_error(url, exc) from exc
         raise TripDataError(
-            f"Could not download {url} ({reason}). Check your internet connection, or work "
-            "offline with the course's sample data: unset COURSE_DATA_SOURCE (or pass "
-            "source='sample')."
+            f"{url} answered {exc.code} {exc.reason}: the TLC has not published {month} "
+            "(or the address is wrong). Choose a month the TLC lists at "
+            f"{TLC_LIST_URL}, or check COURSE_TLC_BASE_URL."
         ) from exc
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        raise _network_error(url, exc) from exc
     if promised and promised.isdigit() and got != int(promised):
         raise TripDataError(
             f"The download of {url} was incomplete: got {got:,} of {int(promised):,} bytes, "
             "and nothing was kept. Delete nothing, just run again to download it afresh."
         )
+
+
+def _network_error(url: str, exc: Exception) -> TripDataError:
+    reason = getattr(exc, "reason", None) or exc
+    return TripDataError(
+        f"Could not download {url} ({reason}). Check your internet connection, or work "
+        "offline with the course's sample data: unset COURSE_DATA_SOURCE (or pass "
+        "source='sample')."
+    )
 
 
 def _check_download(path: Path, url: str) -> None:

@@ -257,17 +257,34 @@ def test_download_once_then_read_from_the_cache(tlc_server, cache, monkeypatch, 
     assert sorted(p.name for p in cache.iterdir()) == ["green_tripdata_2021-01.parquet"]
 
 
-def test_month_not_published_names_the_url_and_the_fallback(tlc_server, cache):
+def test_month_not_published_says_so_with_the_month_and_the_url(tlc_server, cache):
+    """The server is reached and answers 404: the network is fine, the month is not there."""
     with pytest.raises(data.TripDataError) as error:
         data.download_trips("green", 2021, 2, base_url=tlc_server.url)
-    message = str(error.value)
-    assert f"{tlc_server.url}/green_tripdata_2021-02.parquet" in message
-    assert "unset COURSE_DATA_SOURCE" in message
+    assert str(error.value) == (
+        f"{tlc_server.url}/green_tripdata_2021-02.parquet answered 404 File not found: the "
+        "TLC has not published green taxi data for 2021-02 (or the address is wrong). Choose "
+        f"a month the TLC lists at {data.TLC_LIST_URL}, or check COURSE_TLC_BASE_URL."
+    )
     assert not cache.exists() or not any(cache.iterdir()), "no partial file may stay behind"
 
 
+def test_forbidden_is_read_as_not_published(serve, cache):
+    """S3, behind the TLC's address, answers 403 for a missing file when listing is denied."""
+    url = serve(b"<Error><Code>AccessDenied</Code></Error>", 39, "application/xml", status=403)
+    with pytest.raises(data.TripDataError, match=r"answered 403 Forbidden: the TLC has not pub"):
+        data.download_trips("green", 2021, 2, base_url=url)
+    assert list(cache.iterdir()) == []
+
+
+def test_a_server_error_is_not_read_as_not_published(serve, cache):
+    url = serve(b"", 0, "text/plain", status=503)
+    with pytest.raises(data.TripDataError, match=r"Service Unavailable.*internet connection"):
+        data.download_trips("green", 2021, 2, base_url=url)
+
+
 def test_unreachable_server_names_the_url_and_the_fallback(cache):
-    with pytest.raises(data.TripDataError, match=r"http://127\.0\.0\.1:9/.*offline"):
+    with pytest.raises(data.TripDataError, match=r"http://127\.0\.0\.1:9/.*internet.*offline"):
         data.download_trips("green", 2021, 1, base_url="http://127.0.0.1:9", timeout=5)
     assert not any(cache.iterdir())
 
@@ -341,17 +358,17 @@ def test_a_file_in_the_way_of_the_cache_is_named(tlc_server, tmp_path, monkeypat
 
 @pytest.fixture
 def serve():
-    """Start HTTP servers on 127.0.0.1 that answer every GET with the given body and headers.
+    """Start HTTP servers on 127.0.0.1 that answer every GET with the given status, body, headers.
 
     ``length`` is the Content-Length promised (None: no header, the body ends when the
     connection closes); the connection closes after the body either way (HTTP/1.0).
     """
     started = []
 
-    def start(body: bytes, length: int | None, content_type: str) -> str:
+    def start(body: bytes, length: int | None, content_type: str, status: int = 200) -> str:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (the standard library's name)
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 if length is not None:
                     self.send_header("Content-Length", str(length))
