@@ -353,6 +353,20 @@ REAL_MONTH_TRIPS = 76_000
 """About the size of the real January 2021 green-taxi file, to measure the course at scale."""
 
 
+MIN_SAMPLE_TRIPS = 100
+"""Fewer trips leave some notebooks' validation months nearly empty."""
+
+MAX_SAMPLE_TRIPS = 1_000_000
+"""The most trips ``COURSE_SAMPLE_TRIPS`` may ask for: 13 real months' worth.
+
+Why a bound: the generator holds several arrays per trip at once. Measured (2 cores, numpy
+2.4, pandas 3.1): a million trips take 1.5-1.9 s and peak at 530 MiB above the interpreter
+(the frame itself is 154 MiB); two million, 3.1-4.1 s and 1.06 GiB; five million, 9.3 s and
+2.4 GiB. Notebooks load two months, so a million keeps them near 1 GB and seconds; at
+the same rate a billion would need about 500 GB and half an hour.
+"""
+
+
 def sample_size() -> int:
     """Trips per sample month: ``COURSE_SAMPLE_TRIPS`` if set, else the course's default.
 
@@ -363,12 +377,24 @@ def sample_size() -> int:
     configured = os.environ.get("COURSE_SAMPLE_TRIPS", "")
     if not configured:
         return SAMPLE_TRIPS_PER_MONTH
-    if not configured.isdigit() or int(configured) < 100:
+    try:
+        trips = int(configured)
+    except ValueError:
+        trips = 0
+    if trips < MIN_SAMPLE_TRIPS:
         raise ValueError(
-            f"COURSE_SAMPLE_TRIPS={configured!r} is not a number of trips (100 or more). "
-            "Unset it to use the course's sample size."
+            f"COURSE_SAMPLE_TRIPS={configured!r} is not a whole number of trips from "
+            f"{MIN_SAMPLE_TRIPS:,} to {MAX_SAMPLE_TRIPS:,}. Set it to one, or unset it to use "
+            f"the course's sample size ({SAMPLE_TRIPS_PER_MONTH:,})."
         )
-    return int(configured)
+    if trips > MAX_SAMPLE_TRIPS:
+        raise ValueError(
+            f"COURSE_SAMPLE_TRIPS={configured!r} is more than the {MAX_SAMPLE_TRIPS:,} trips a "
+            "generated month may have (each million takes about 2 s and 0.5 GB to generate). "
+            f"Set it to {MAX_SAMPLE_TRIPS:,} or less, or use the real files: "
+            "COURSE_DATA_SOURCE=tlc."
+        )
+    return trips
 
 
 # fmt: off

@@ -443,8 +443,30 @@ def test_data_dir_defaults_to_the_course_root(monkeypatch):
 def test_sample_size_can_be_set_for_measurements(monkeypatch):
     monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "500")
     assert len(data.load_trips("green", 2021, 1)) == 500
-    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "many")
-    with pytest.raises(ValueError, match="COURSE_SAMPLE_TRIPS='many'.*Unset it"):
-        data.load_trips("green", 2021, 1)
     monkeypatch.delenv("COURSE_SAMPLE_TRIPS")
     assert len(data.load_trips("green", 2021, 1)) == data.SAMPLE_TRIPS_PER_MONTH
+
+
+@pytest.mark.parametrize("setting", ["many", "1e6", "0", "-500", "99", "12.5", "²"])
+def test_a_sample_size_that_is_not_a_number_of_trips_is_refused(monkeypatch, setting):
+    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", setting)
+    with pytest.raises(ValueError) as error:
+        data.load_trips("green", 2021, 1)
+    assert str(error.value) == (
+        f"COURSE_SAMPLE_TRIPS={setting!r} is not a whole number of trips from 100 to "
+        "1,000,000. Set it to one, or unset it to use the course's sample size (12,000)."
+    )
+
+
+def test_a_sample_too_big_to_generate_is_refused_at_once(monkeypatch):
+    """A billion trips would run for half an hour or end in MemoryError: refused first."""
+    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "1000000000")
+    with pytest.raises(ValueError) as error:
+        data.load_trips("green", 2021, 1)
+    assert str(error.value).startswith(
+        "COURSE_SAMPLE_TRIPS='1000000000' is more than the 1,000,000 trips a generated month "
+        "may have"
+    )
+    assert "Set it to 1,000,000 or less" in str(error.value)
+    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", str(data.MAX_SAMPLE_TRIPS))
+    assert data.sample_size() == data.MAX_SAMPLE_TRIPS, "the bound itself is allowed"
