@@ -19,8 +19,8 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ import pyarrow.parquet as pq
 
 TLC_BASE_URL = "https://d37ci6vzurychx.cloudfront.net/trip-data"
 """Where the TLC publishes its monthly parquet files (override: ``COURSE_TLC_BASE_URL``)."""
+
+TLC_LIST_URL = "https://www.nyc.gov/site/tlc/about/tlc-trip-record-data.page"
+"""The TLC's page that lists the months it has published."""
 
 SOURCES = ("sample", "tlc")
 COLOURS = ("green",)
@@ -66,6 +69,9 @@ REQUIRED_COLUMNS = (
     "trip_distance",
 )
 """What :func:`prepare_features` needs; a file without these cannot be used."""
+
+PARQUET_MAGIC = b"PAR1"
+"""The four bytes a parquet file starts and ends with."""
 
 MIN_MINUTES, MAX_MINUTES = 1, 60
 """The module keeps trips of 1 to 60 minutes: shorter or longer ones are mostly errors."""
@@ -165,6 +171,11 @@ def read_trips(path: str | Path) -> pd.DataFrame:
             "a broken download: delete it and run again to download it afresh."
         ) from exc
     missing = missing_columns(df)
+    if missing and path.parent.resolve() == data_dir().resolve():
+        raise TripDataError(
+            f"{path} lacks the columns {missing} of a TLC green-taxi file, so it is not the "
+            "month it is named after: delete it, and the next run downloads it afresh."
+        )
     if missing:
         raise TripDataError(
             f"{path} lacks the columns {missing} of a TLC green-taxi file. "
@@ -178,9 +189,9 @@ def download_trips(
 ) -> Path:
     """Download one month's TLC file into :func:`data_dir` once; return its path.
 
-    The file is written under a temporary name, checked (every promised byte arrived, and
-    it is a parquet file), and only then renamed: a broken download never leaves a half
-    file that looks like a good one.
+    The file is written under a temporary name, checked (every promised byte arrived, it
+    is a parquet file with the module's columns), and only then renamed: a broken download
+    never leaves a half file that looks like a good one.
     """
     validate_month(colour, year, month)
     name = file_name(colour, year, month)
@@ -189,39 +200,66 @@ def download_trips(
         return target
     base = (base_url or os.environ.get("COURSE_TLC_BASE_URL") or TLC_BASE_URL).rstrip("/")
     url = f"{base}/{name}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial_name = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
+    try:  # before downloading: a cache that cannot take the file fails at once
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial_name = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise _cache_error(target.parent, exc) from exc
     partial = Path(partial_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            _fetch(url, out, timeout)
-        _check_parquet(partial, url)
+            for chunk in _body(url, f"{colour} taxi data for {year}-{month:02d}", timeout):
+                out.write(chunk)
+        _check_download(partial, url)
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
     return target
 
 
-def _fetch(url: str, out: BinaryIO, timeout: float) -> None:
-    """Copy ``url`` into ``out``, refusing a body shorter than the server promised.
+def _cache_error(folder: Path, exc: OSError) -> TripDataError:
+    """Why downloads cannot be kept in ``folder``, and the way out.
+
+    Why not let the ``OSError`` through: it names a temporary file or says only "File
+    exists", not the setting that chose the folder (``COURSE_DATA_DIR``).
+    """
+    in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:
+        return TripDataError(
+            f"Cannot keep downloads in {folder}: {in_the_way} is a file, not a folder. "
+            "Remove that file, or set COURSE_DATA_DIR to another folder."
+        )
+    return TripDataError(
+        f"Cannot write downloads to {folder} ({exc.strerror or exc}). Set COURSE_DATA_DIR to "
+        "a folder you can write to, or work offline: unset COURSE_DATA_SOURCE."
+    )
+
+
+def _body(url: str, month: str, timeout: float) -> Iterator[bytes]:
+    """The body of ``url`` in pieces, refusing one shorter than the server promised.
 
     Why count: when a connection drops, Python's HTTP client ends the body early without
-    an error, so a truncated file would otherwise look complete.
+    an error, so a truncated file would otherwise look complete. Why a generator: the
+    caller writes the pieces, so an error writing them is never taken for a network error.
     """
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             promised = response.headers.get("Content-Length")
             got = 0
             while chunk := response.read(1 << 20):
-                out.write(chunk)
                 got += len(chunk)
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+                yield chunk
+    except urllib.error.HTTPError as exc:
+        exc.close()  # its unread body holds the connection open
+        if exc.code not in (403, 404):  # S3 answers 403 for a missing file if listing is denied
+            raise _network_error(url, exc) from exc
         raise TripDataError(
-            f"Could not download {url} ({reason}). Check your internet connection, or work "
-            "offline with the course's sample data: unset COURSE_DATA_SOURCE (or pass "
-            "source='sample')."
+            f"{url} answered {exc.code} {exc.reason}: the TLC has not published {month} "
+            "(or the address is wrong). Choose a month the TLC lists at "
+            f"{TLC_LIST_URL}, or check COURSE_TLC_BASE_URL."
         ) from exc
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        raise _network_error(url, exc) from exc
     if promised and promised.isdigit() and got != int(promised):
         raise TripDataError(
             f"The download of {url} was incomplete: got {got:,} of {int(promised):,} bytes, "
@@ -229,17 +267,48 @@ def _fetch(url: str, out: BinaryIO, timeout: float) -> None:
         )
 
 
-def _check_parquet(path: Path, url: str) -> None:
-    """Refuse a download that is not a parquet file (an error page, say) before it is kept."""
+def _network_error(url: str, exc: Exception) -> TripDataError:
+    reason = getattr(exc, "reason", None) or exc
+    return TripDataError(
+        f"Could not download {url} ({reason}). Check your internet connection, or work "
+        "offline with the course's sample data: unset COURSE_DATA_SOURCE (or pass "
+        "source='sample')."
+    )
+
+
+def _check_download(path: Path, url: str) -> None:
+    """Refuse a download that is not a whole green-taxi parquet file before it is kept.
+
+    A parquet file starts and ends with ``PAR1``, its footer (the schema) last: a body cut
+    short where no Content-Length was promised starts right but ends wrong. An error page
+    is not parquet at all. A file without the columns the module needs would fail every
+    later run from the cache.
+    """
+    with path.open("rb") as file:
+        head = file.read(4)
+        file.seek(max(file.seek(0, os.SEEK_END) - 4, 0))
+        tail = file.read(4)
+    if head == PARQUET_MAGIC and tail != PARQUET_MAGIC:
+        raise TripDataError(
+            f"The download of {url} was cut short (the file ends before its parquet footer), "
+            "and nothing was kept. Run again to download it afresh."
+        )
     try:
-        with pq.ParquetFile(path):
-            pass
+        with pq.ParquetFile(path) as parquet:
+            columns = parquet.schema_arrow.names
     except Exception as exc:  # pyarrow raises several types for a file that is not parquet
         raise TripDataError(
             f"{url} sent something that is not a parquet file ({exc}), and nothing was "
             "kept. Check COURSE_TLC_BASE_URL (it must be the TLC's trip-data address), or "
             "work offline: unset COURSE_DATA_SOURCE."
         ) from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise TripDataError(
+            f"{url} sent a parquet file without the columns {missing} of a TLC green-taxi "
+            "file, and nothing was kept. Check COURSE_TLC_BASE_URL: it must be the TLC's "
+            "trip-data address."
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -284,6 +353,20 @@ REAL_MONTH_TRIPS = 76_000
 """About the size of the real January 2021 green-taxi file, to measure the course at scale."""
 
 
+MIN_SAMPLE_TRIPS = 100
+"""Fewer trips leave some notebooks' validation months nearly empty."""
+
+MAX_SAMPLE_TRIPS = 1_000_000
+"""The most trips ``COURSE_SAMPLE_TRIPS`` may ask for: 13 real months' worth.
+
+Why a bound: the generator holds several arrays per trip at once. Measured (2 cores, numpy
+2.4, pandas 3.1): a million trips take 1.5-1.9 s and peak at 530 MiB above the interpreter
+(the frame itself is 154 MiB); two million, 3.1-4.1 s and 1.06 GiB; five million, 9.3 s and
+2.4 GiB. Notebooks load two months, so a million keeps them near 1 GB and seconds; at
+the same rate a billion would need about 500 GB and half an hour.
+"""
+
+
 def sample_size() -> int:
     """Trips per sample month: ``COURSE_SAMPLE_TRIPS`` if set, else the course's default.
 
@@ -294,12 +377,24 @@ def sample_size() -> int:
     configured = os.environ.get("COURSE_SAMPLE_TRIPS", "")
     if not configured:
         return SAMPLE_TRIPS_PER_MONTH
-    if not configured.isdigit() or int(configured) < 100:
+    try:
+        trips = int(configured)
+    except ValueError:
+        trips = 0
+    if trips < MIN_SAMPLE_TRIPS:
         raise ValueError(
-            f"COURSE_SAMPLE_TRIPS={configured!r} is not a number of trips (100 or more). "
-            "Unset it to use the course's sample size."
+            f"COURSE_SAMPLE_TRIPS={configured!r} is not a whole number of trips from "
+            f"{MIN_SAMPLE_TRIPS:,} to {MAX_SAMPLE_TRIPS:,}. Set it to one, or unset it to use "
+            f"the course's sample size ({SAMPLE_TRIPS_PER_MONTH:,})."
         )
-    return int(configured)
+    if trips > MAX_SAMPLE_TRIPS:
+        raise ValueError(
+            f"COURSE_SAMPLE_TRIPS={configured!r} is more than the {MAX_SAMPLE_TRIPS:,} trips a "
+            "generated month may have (each million takes about 2 s and 0.5 GB to generate). "
+            f"Set it to {MAX_SAMPLE_TRIPS:,} or less, or use the real files: "
+            "COURSE_DATA_SOURCE=tlc."
+        )
+    return trips
 
 
 # fmt: off

@@ -6,8 +6,12 @@ never contacted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
+import os
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -182,6 +186,23 @@ def test_read_trips_wrong_kind_of_file(tmp_path, january):
         data.read_trips(yellow)
 
 
+def test_a_wrong_file_in_the_cache_says_which_to_delete(tlc_server, cache, monkeypatch, january):
+    """A file there by hand, or from an older course version: the learner must remove it."""
+    cache.mkdir()
+    cached = cache / "green_tripdata_2021-01.parquet"
+    january.rename(columns=lambda c: c.replace("lpep_", "tpep_")).to_parquet(cached)
+    monkeypatch.setenv("COURSE_TLC_BASE_URL", tlc_server.url)
+    with pytest.raises(data.TripDataError) as error:
+        data.load_trips("green", 2021, 1, source="tlc")
+    assert str(error.value) == (
+        f"{cached} lacks the columns ['lpep_pickup_datetime', 'lpep_dropoff_datetime'] of a "
+        "TLC green-taxi file, so it is not the month it is named after: delete it, and the "
+        "next run downloads it afresh."
+    )
+    cached.unlink()  # what the message says to do
+    pd.testing.assert_frame_equal(data.load_trips("green", 2021, 1, source="tlc"), january)
+
+
 class _Server:
     """A static file server on 127.0.0.1 that counts the requests it answers."""
 
@@ -236,34 +257,118 @@ def test_download_once_then_read_from_the_cache(tlc_server, cache, monkeypatch, 
     assert sorted(p.name for p in cache.iterdir()) == ["green_tripdata_2021-01.parquet"]
 
 
-def test_month_not_published_names_the_url_and_the_fallback(tlc_server, cache):
+def test_month_not_published_says_so_with_the_month_and_the_url(tlc_server, cache):
+    """The server is reached and answers 404: the network is fine, the month is not there."""
     with pytest.raises(data.TripDataError) as error:
         data.download_trips("green", 2021, 2, base_url=tlc_server.url)
-    message = str(error.value)
-    assert f"{tlc_server.url}/green_tripdata_2021-02.parquet" in message
-    assert "unset COURSE_DATA_SOURCE" in message
+    assert str(error.value) == (
+        f"{tlc_server.url}/green_tripdata_2021-02.parquet answered 404 File not found: the "
+        "TLC has not published green taxi data for 2021-02 (or the address is wrong). Choose "
+        f"a month the TLC lists at {data.TLC_LIST_URL}, or check COURSE_TLC_BASE_URL."
+    )
     assert not cache.exists() or not any(cache.iterdir()), "no partial file may stay behind"
 
 
+def test_forbidden_is_read_as_not_published(serve, cache):
+    """S3, behind the TLC's address, answers 403 for a missing file when listing is denied."""
+    url = serve(b"<Error><Code>AccessDenied</Code></Error>", 39, "application/xml", status=403)
+    with pytest.raises(data.TripDataError, match=r"answered 403 Forbidden: the TLC has not pub"):
+        data.download_trips("green", 2021, 2, base_url=url)
+    assert list(cache.iterdir()) == []
+
+
+def test_a_server_error_is_not_read_as_not_published(serve, cache):
+    url = serve(b"", 0, "text/plain", status=503)
+    with pytest.raises(data.TripDataError, match=r"Service Unavailable.*internet connection"):
+        data.download_trips("green", 2021, 2, base_url=url)
+
+
 def test_unreachable_server_names_the_url_and_the_fallback(cache):
-    with pytest.raises(data.TripDataError, match=r"http://127\.0\.0\.1:9/.*offline"):
+    with pytest.raises(data.TripDataError, match=r"http://127\.0\.0\.1:9/.*internet.*offline"):
         data.download_trips("green", 2021, 1, base_url="http://127.0.0.1:9", timeout=5)
     assert not any(cache.iterdir())
 
 
+# A cache that cannot take the file fails before anything is downloaded, naming the fix.
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """Make ``folder`` really refuse writes while the block runs.
+
+    Permissions stop other users but not root (and CI may run as root), so as root the
+    folder is bind-mounted read-only onto itself; otherwise its write permission is taken
+    away. Either way a write is tried first, so the test never believes a folder is
+    read-only when it is not.
+    """
+    if os.name != "posix":
+        pytest.skip("no read-only folders by permission on Windows: tested on Linux and macOS")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = functools.partial(folder.chmod, 0o755)
+    else:
+        if not shutil.which("mount"):
+            pytest.skip("root, without mount: cannot make a folder read-only")
+        bind = subprocess.run(["mount", "--bind", folder, folder], capture_output=True, text=True)
+        if bind.returncode:
+            pytest.skip(f"root, but mount --bind failed: {bind.stderr.strip()}")
+        undo = functools.partial(subprocess.run, ["umount", folder], check=True)
+    try:
+        if os.geteuid() == 0:
+            subprocess.run(["mount", "-o", "remount,ro,bind", folder], check=True)
+        with pytest.raises(OSError):
+            (folder / "probe").touch()
+        yield folder
+    finally:
+        undo()
+
+
+@pytest.mark.parametrize("where", ["the cache", "the folder the cache is made in"])
+def test_a_read_only_cache_names_the_folder_and_the_setting(
+    tlc_server, tmp_path, monkeypatch, where
+):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    folder = locked if where == "the cache" else locked / "cache"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(folder))
+    with read_only(locked), pytest.raises(data.TripDataError) as error:
+        data.download_trips("green", 2021, 1, base_url=tlc_server.url)
+    message = str(error.value)
+    assert message.startswith(f"Cannot write downloads to {folder} (")
+    assert "Set COURSE_DATA_DIR to a folder you can write to" in message
+    assert tlc_server.requests == [], "nothing may be downloaded into a cache that cannot keep it"
+
+
+@pytest.mark.parametrize("depth", ["the cache itself", "a folder above it"])
+def test_a_file_in_the_way_of_the_cache_is_named(tlc_server, tmp_path, monkeypatch, depth):
+    in_the_way = tmp_path / "data"
+    in_the_way.write_text("a file where the cache folder should be")
+    folder = in_the_way if depth == "the cache itself" else in_the_way / "cache"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(folder))
+    monkeypatch.setenv("COURSE_TLC_BASE_URL", tlc_server.url)
+    with pytest.raises(data.TripDataError) as error:
+        data.load_trips("green", 2021, 1, source="tlc")
+    assert str(error.value) == (
+        f"Cannot keep downloads in {folder}: {in_the_way} is a file, not a folder. "
+        "Remove that file, or set COURSE_DATA_DIR to another folder."
+    )
+    assert tlc_server.requests == []
+    assert in_the_way.read_text() == "a file where the cache folder should be"
+
+
 @pytest.fixture
 def serve():
-    """Start HTTP servers on 127.0.0.1 that answer every GET with the given body and headers.
+    """Start HTTP servers on 127.0.0.1 that answer every GET with the given status, body, headers.
 
     ``length`` is the Content-Length promised (None: no header, the body ends when the
     connection closes); the connection closes after the body either way (HTTP/1.0).
     """
     started = []
 
-    def start(body: bytes, length: int | None, content_type: str) -> str:
+    def start(body: bytes, length: int | None, content_type: str, status: int = 200) -> str:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (the standard library's name)
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 if length is not None:
                     self.send_header("Content-Length", str(length))
@@ -284,19 +389,36 @@ def serve():
         httpd.server_close()
 
 
+def test_a_download_without_the_module_columns_is_not_kept(serve, cache, tmp_path, january):
+    """A parquet file of another kind (yellow taxis use tpep_*) would fail every later run."""
+    yellow = tmp_path / "yellow.parquet"
+    january.rename(columns=lambda c: c.replace("lpep_", "tpep_")).to_parquet(yellow)
+    url = serve(yellow.read_bytes(), yellow.stat().st_size, "application/octet-stream")
+    with pytest.raises(data.TripDataError) as error:
+        data.download_trips("green", 2021, 1, base_url=url)
+    assert str(error.value).startswith(
+        f"{url}/green_tripdata_2021-01.parquet sent a parquet file without the columns "
+        "['lpep_pickup_datetime', 'lpep_dropoff_datetime'] of a TLC green-taxi file, "
+        "and nothing was kept."
+    )
+    assert list(cache.iterdir()) == []
+
+
 @pytest.mark.parametrize(
-    ("length", "message"),
+    ("cut", "length", "message"),
     [
-        (100_000, r"incomplete: got 1,000 of 100,000 bytes.*just run again"),
-        (None, r"not a parquet file.*nothing was kept"),  # no length promised
+        (1000, 100_000, r"incomplete: got 1,000 of 100,000 bytes.*just run again"),
+        # no length promised: only the missing footer shows the cut
+        (1000, None, r"^The download of .* was cut short .*nothing was kept\. Run again"),
+        (-1, None, r"^The download of .* was cut short .*nothing was kept\. Run again"),
     ],
 )
 def test_a_truncated_download_is_refused_and_not_kept(
-    serve, tlc_server, cache, tmp_path, january, length, message
+    serve, tlc_server, cache, tmp_path, january, cut, length, message
 ):
-    """The server closes the connection after 1,000 bytes of the real file."""
+    """The server closes the connection early: after 1,000 bytes, or one byte short."""
     real = tmp_path / "published" / "trip-data" / "green_tripdata_2021-01.parquet"
-    url = serve(real.read_bytes()[:1000], length, "application/octet-stream")
+    url = serve(real.read_bytes()[:cut], length, "application/octet-stream")
     with pytest.raises(data.TripDataError, match=message):
         data.download_trips("green", 2021, 1, base_url=url)
     assert list(cache.iterdir()) == [], "no file, not even a temporary one, may stay behind"
@@ -321,8 +443,33 @@ def test_data_dir_defaults_to_the_course_root(monkeypatch):
 def test_sample_size_can_be_set_for_measurements(monkeypatch):
     monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "500")
     assert len(data.load_trips("green", 2021, 1)) == 500
-    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "many")
-    with pytest.raises(ValueError, match="COURSE_SAMPLE_TRIPS='many'.*Unset it"):
-        data.load_trips("green", 2021, 1)
     monkeypatch.delenv("COURSE_SAMPLE_TRIPS")
     assert len(data.load_trips("green", 2021, 1)) == data.SAMPLE_TRIPS_PER_MONTH
+
+
+@pytest.mark.parametrize("setting", ["many", "1e6", "0", "-500", "99", "12.5", "²"])
+def test_a_sample_size_that_is_not_a_number_of_trips_is_refused(monkeypatch, setting):
+    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", setting)
+    with pytest.raises(ValueError) as error:
+        data.load_trips("green", 2021, 1)
+    assert str(error.value) == (
+        f"COURSE_SAMPLE_TRIPS={setting!r} is not a whole number of trips from 100 to "
+        "1,000,000. Set it to one, or unset it to use the course's sample size (12,000)."
+    )
+
+
+def test_a_sample_too_big_to_generate_is_refused_at_once(monkeypatch):
+    """A billion trips would run for half an hour or end in MemoryError: refused first.
+
+    sample_size, not load_trips: without the bound this test must fail, not generate them.
+    """
+    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "1000000000")
+    with pytest.raises(ValueError) as error:
+        data.sample_size()
+    assert str(error.value).startswith(
+        "COURSE_SAMPLE_TRIPS='1000000000' is more than the 1,000,000 trips a generated month "
+        "may have"
+    )
+    assert "Set it to 1,000,000 or less" in str(error.value)
+    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", str(data.MAX_SAMPLE_TRIPS))
+    assert data.sample_size() == data.MAX_SAMPLE_TRIPS, "the bound itself is allowed"
