@@ -27,6 +27,8 @@ import mlflow.tracking.fluent
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
+import helpers.store  # noqa: F401  (in a kernel: hints under mlflow.db failures)
+
 __all__ = [
     "Hint", "checker", "require", "learner_run", "newest_run", "close_to", "scratch_store"
 ]  # fmt: skip
