@@ -2,7 +2,7 @@
 
 The steps of the README's quick start, timed one by one, for uv and for pip:
 
-1. install: create ``.venv`` and install ``requirements.txt`` into it;
+1. install: create ``.venv``, install the lock ``requirements.txt`` and the helpers into it;
 2. run notebook 01 (it creates ``notebooks/mlflow.db``), in a fresh kernel of that ``.venv``;
 3. start ``mlflow ui --backend-store-uri sqlite:///mlflow.db`` in ``notebooks/`` and wait
    until its API lists the store's experiments, as the page a learner opens would.
@@ -52,10 +52,12 @@ def install(installer: str, course: Path) -> float:
     if installer == "uv":
         seconds = run(["uv", "venv", "--python", sys.executable, str(venv)], course)
         env = {**os.environ, "VIRTUAL_ENV": str(venv)}
-        return seconds + run(["uv", "pip", "install", "-r", "requirements.txt"], course, env)
+        seconds += run(["uv", "pip", "install", "-r", "requirements.txt"], course, env)
+        return seconds + run(["uv", "pip", "install", "--no-deps", "-e", "."], course, env)
     seconds = run([sys.executable, "-m", "venv", str(venv)], course)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-r", "requirements.txt"]
-    return seconds + run(pip, course)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install"]
+    seconds += run([*pip, "-r", "requirements.txt"], course)
+    return seconds + run([*pip, "--no-deps", "-e", "."], course)
 
 
 def ui_answers(course: Path) -> float:

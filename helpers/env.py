@@ -1,8 +1,9 @@
 """A setup check: is every package the course pins installed, at the pinned version?
 
 Notebook 00 runs :func:`check_environment`. A learner reads one line per package,
-``[ OK ]`` or ``[FAIL]``, and knows at a glance whether setup worked. The list comes from
-``requirements.txt`` itself, so the check can never disagree with the install command.
+``[ OK ]`` or ``[FAIL]``, and knows at a glance whether setup worked. The list is the course's
+direct packages, ``requirements.in``, whose pins the lock ``requirements.txt`` (what the
+install command installs) holds too: tests/test_environment_files.py checks that.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements.txt"
+REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements.in"
 MIN_PYTHON = (3, 11)
 """The oldest Python the pins install on (pyproject.toml's requires-python says the same)."""
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")

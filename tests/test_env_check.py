@@ -62,7 +62,7 @@ def test_too_old_a_python_fails_and_says_which_to_install(monkeypatch, capsys):
 
 
 def test_notebook_00_stores_the_check_of_every_pinned_package():
-    """Adding a pin to requirements.txt changes 00's output: regenerate it in the same change."""
+    """Adding a pin to requirements.in changes 00's output: regenerate it in the same change."""
     import json
     from pathlib import Path
 

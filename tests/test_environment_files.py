@@ -1,7 +1,10 @@
-"""requirements.txt is the one list of packages; environment.yml, README and CI use it."""
+"""requirements.in is the one list of direct packages; requirements.txt, its lock, is what
+environment.yml, the README, the workflows and CI install, and all it installs."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -12,6 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import lock  # noqa: E402  (tools/lock.py: how the lock is made and read)
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARD = ROOT / "tools" / "python_version_guard"
@@ -29,21 +37,69 @@ REQUIRED = {
 
 
 def requirement_lines() -> list[str]:
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    """The direct packages' lines of requirements.in, without comments."""
+    lines = (ROOT / "requirements.in").read_text().splitlines()
     return [line.split(" #")[0].strip() for line in lines if line.split("#")[0].strip()]
 
 
-def test_every_requirement_is_pinned_exactly():
+def test_every_direct_requirement_is_pinned_exactly():
     for line in requirement_lines():
-        if line == "-e ." or line.startswith("./tools/python_version_guard ;"):
-            continue
         assert re.fullmatch(r"[A-Za-z0-9._-]+==[0-9][0-9A-Za-z.]*", line), line
 
 
-def test_requirements_cover_the_course_and_install_helpers():
+def test_the_direct_packages_cover_the_course():
     names = {line.split("==")[0].lower() for line in requirement_lines()}
     assert REQUIRED <= names
-    assert "-e ." in requirement_lines(), "helpers must be importable from notebooks/"
+
+
+def locked_requirements() -> list[str]:
+    """The lock's requirements, each joined onto one line (a line ends with ``\\``)."""
+    text = (ROOT / "requirements.txt").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip()[:1] not in ("", "#")]
+
+
+def test_the_lock_holds_every_direct_pin_and_pins_everything_with_hashes():
+    locked = lock.pins((ROOT / "requirements.txt").read_text())
+    for line in requirement_lines():
+        name, version = line.split("==")
+        assert locked.get(canonicalize_name(name)) == {version}, f"{line}: python tools/lock.py"
+    requirements = locked_requirements()
+    assert len(requirements) > 150, "every package, not only the direct ones"
+    for requirement in requirements[1:]:
+        assert re.match(r"[A-Za-z0-9._-]+==\S+ ", requirement), requirement
+        assert "--hash=sha256:" in requirement, requirement
+    assert "-e ." not in requirements, "an editable install cannot carry a hash"
+
+
+def test_the_guard_comes_first_built_from_its_sources_with_its_hash():
+    archive = lock.build_guard_archive()
+    assert lock.GUARD_ARCHIVE.read_bytes() == archive, "rebuild it: python tools/lock.py"
+    digest = hashlib.sha256(archive).hexdigest()
+    path = lock.GUARD_ARCHIVE.relative_to(ROOT).as_posix()
+    first = locked_requirements()[0]
+    assert first.startswith(f"./{path} ; python_version < ") and digest in first
+
+
+def test_this_environment_holds_nothing_the_lock_does_not_pin():
+    """What the tests run in was installed from the lock: each distribution in it is one the
+    lock pins for this platform and Python, at that version (the course's own package aside)."""
+    pinned: dict[str, str] = {}
+    for requirement in locked_requirements()[1:]:
+        spec = requirement.split(" --hash")[0]
+        name_version, _, marker = spec.partition(";")
+        if marker.strip() and not Marker(marker.strip()).evaluate():
+            continue
+        name, version = name_version.strip().split("==")
+        pinned[canonicalize_name(name)] = version
+    course = canonicalize_name(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    )
+    unpinned = []
+    for dist in importlib.metadata.distributions():
+        name = canonicalize_name(dist.metadata["Name"])
+        if name != course and pinned.get(name) != dist.version:
+            unpinned.append(f"{name}=={dist.version} (the lock: {pinned.get(name)})")
+    assert unpinned == [], "install with: pip install -r requirements.txt"
 
 
 def test_environment_yml_installs_exactly_requirements_txt():
@@ -55,6 +111,7 @@ def test_environment_yml_installs_exactly_requirements_txt():
         "packages belong in requirements.txt, so pip and conda learners get the same ones"
     )
     assert pip_sections == [["-r requirements.txt"]]
+    assert "pip install --no-deps -e ." in (ROOT / "environment.yml").read_text()
 
 
 def test_readme_and_ci_use_the_same_install_and_test_commands():
@@ -63,6 +120,8 @@ def test_readme_and_ci_use_the_same_install_and_test_commands():
     for command in (
         "pip install -r requirements.txt",
         "uv pip install -r requirements.txt",
+        "pip install --no-deps -e .",
+        "uv pip install --no-deps -e .",
         "python -m pytest",
     ):
         assert command in readme, command
@@ -90,8 +149,8 @@ def test_readme_pyproject_setup_check_guard_and_ci_agree_on_python_versions():
     assert f"python={oldest}" in spec["dependencies"]
     guard = (GUARD / "python_version_guard.py").read_text()
     assert f"MIN_PYTHON = {MIN_PYTHON}" in guard
-    marker = f'./tools/python_version_guard ; python_version < "{oldest}"'
-    assert marker in (ROOT / "requirements.txt").read_text().splitlines()[2]  # first of all
+    assert lock.OLDEST_PYTHON == oldest
+    assert f'; python_version < "{oldest}"' in locked_requirements()[0]  # first of all
 
 
 def old_python() -> str | None:

@@ -57,7 +57,7 @@ def test_versions_refuse_another_package_a_typed_version_and_swapped_names(capsy
     out = verdict(capsys, check_sklearn_versions, mlflow_version, pinned)
     assert hint(out, "`installed` is not what this environment has")
     out = verdict(capsys, check_sklearn_versions, version("scikit-learn"), "1.0")  # typed
-    assert hint(out, "`pinned` is not the version requirements.txt pins")
+    assert hint(out, "`pinned` is not the version requirements.in pins")
     out = verdict(
         capsys, check_sklearn_versions, version("scikit-learn"), pinned_requirements()["mlflow"]
     )

@@ -120,7 +120,7 @@ def copy_course(folder: Path) -> None:
     """What the checker tests need: the helpers, the tests and the project settings."""
     for name in ("helpers", "tests", "tools"):
         shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "requirements.txt"):
+    for name in ("pyproject.toml", "requirements.in", "requirements.txt"):
         shutil.copy2(ROOT / name, folder / name)
 
 

@@ -49,7 +49,7 @@ def check_sklearn_versions(installed: str | None, pinned: str | None) -> str:
     )
     require(
         pinned == pinned_requirements()["scikit-learn"],
-        "`pinned` is not the version requirements.txt pins: read it with pinned_requirements().",
+        "`pinned` is not the version requirements.in pins: read it with pinned_requirements().",
     )
     same = "the same, as the setup check said" if installed == pinned else "different: rerun setup"
     return f"installed and pinned versions are {same}."

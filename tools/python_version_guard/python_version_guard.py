@@ -1,6 +1,7 @@
 """A build backend that stops ``pip install -r requirements.txt`` on too old a Python.
 
-requirements.txt lists this folder with the marker ``python_version < "3.11"``, so pip builds
+The lock, requirements.txt, lists this folder's source archive (``tools/dist/``, built by
+tools/lock.py) with the marker ``python_version < "3.11"``, so pip builds
 it only where the course's pins cannot install, and importing this module fails with a
 message naming the fix. Some installers (uv) read the metadata of every local requirement
 whatever its marker; on a supported Python this backend then describes an empty package that
