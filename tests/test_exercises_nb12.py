@@ -325,3 +325,29 @@ def test_question_6_scores_the_champion_on_the_cohorts_march(capsys, homework, c
     register_champion(pipeline, train[FEATURES])  # notebook 07's way: a DataFrame pipeline
     rmse = root_mean_squared_error(march["duration"], pipeline.predict(march[FEATURES]))
     assert correct(verdict(capsys, check_question_6, round(rmse, 3)))
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("cohort", OTHER_COHORTS)
+def test_the_homework_runs_on_each_cohort_and_its_solutions_pass(cohort, tmp_path):
+    """A solved copy of notebook 12 with only `COHORT` changed runs offline, top to bottom:
+    the cohort cell names the cohort, and every solution passes its (cohort's) check."""
+    from notebook_runs import NOTEBOOK_DIR
+    from test_solutions import execute, solved_copy, text_of
+
+    nb, answers = solved_copy(NOTEBOOK_DIR / "12_homework.ipynb")
+    choosers = [c for c in nb.cells if c.cell_type == "code" and "COHORT = " in c.source]
+    assert len(choosers) == 1, "one cell, and one only, chooses the cohort"
+    chooser = choosers[0]
+    assert chooser.source.count('COHORT = "original"') == 1
+    chooser.source = chooser.source.replace('COHORT = "original"', f'COHORT = "{cohort}"')
+    executed = execute(nb, tmp_path)
+    errors = [o.evalue for c in executed.cells for o in c.get("outputs", []) if "evalue" in o]
+    assert errors == []
+    index = nb.cells.index(chooser)
+    assert text_of(executed.cells[index], "stdout") == f"Using {COHORTS[cohort]}.\n"
+    for number, cell_index in sorted(answers.items()):
+        printed = text_of(executed.cells[cell_index], "stdout")
+        verdicts = [line for line in printed.splitlines() if line.startswith("Correct: ")]
+        assert len(verdicts) == 1 and "Not yet" not in printed, (number, printed[-1500:])
+        assert text_of(executed.cells[cell_index], "stderr") == "", number
