@@ -7,7 +7,9 @@ never contacted.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
+import hashlib
 import http.server
 import os
 import shutil
@@ -101,6 +103,94 @@ def test_baseline_rmse_is_plausible_and_a_better_model_beats_it(january):
     assert baseline < distance_rmse, "the route (PU_DO) must carry information"
 
 
+GREEN_2021_DIGESTS = {
+    1: "a6e4e21187e2247b04a6dde5dd212152871d887f150d07baa85bbb395114aaf7",
+    2: "12b70d0438f8a5acb89d488feb593f11fc913954984069cb747ad6e2546789df",
+    3: "de70893ebecb85131f76eeca9f06f65f0abaeca562a915736bfc77a890f29df0",
+    12: "e88e90334b8cb847942a0f91566ac2f30f572a3e51a840f93b14e419d24d7d73",
+}
+"""Digests of green 2021 sample months, taken before the generator learnt yellow taxis."""
+
+
+def digest(df: pd.DataFrame) -> str:
+    """A digest of a frame's columns, dtypes and every value (index included)."""
+    h = hashlib.sha256(repr(list(zip(df.columns, map(str, df.dtypes), strict=True))).encode())
+    h.update(pd.util.hash_pandas_object(df, index=True).values.tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("month", sorted(GREEN_2021_DIGESTS))
+def test_green_2021_is_the_sample_the_stored_outputs_were_made_with(month):
+    """Eleven notebooks' stored outputs come from these months: not one value may change."""
+    frame = data.load_trips("green", 2021, month, source="sample")
+    assert digest(frame) == GREEN_2021_DIGESTS[month]
+
+
+@pytest.fixture(scope="module")
+def yellow() -> pd.DataFrame:
+    return data.load_trips("yellow", 2023, 1, source="sample")
+
+
+def test_yellow_sample_has_the_tlc_yellow_schema(yellow):
+    assert tuple(yellow.columns) == data.TLC_YELLOW_COLUMNS
+    assert not [c for c in yellow.columns if c.startswith("lpep_")]
+    assert "trip_type" not in yellow.columns and "ehail_fee" not in yellow.columns
+    for column in ("tpep_pickup_datetime", "tpep_dropoff_datetime"):
+        assert str(yellow[column].dtype).startswith("datetime64"), column
+    assert yellow["PULocationID"].between(1, 265).all()
+    assert yellow["VendorID"].isin([1, 2]).all()
+    assert (yellow["trip_distance"] > 0).all()
+    assert len(yellow) == data.SAMPLE_TRIPS["yellow"] > data.SAMPLE_TRIPS["green"]
+
+
+def test_yellow_sample_lies_in_its_month_and_is_deterministic(yellow):
+    pickups = yellow["tpep_pickup_datetime"]
+    assert pickups.min() >= pd.Timestamp("2023-01-01")
+    assert pickups.max() < pd.Timestamp("2023-02-01")
+    assert pickups.is_monotonic_increasing
+    pd.testing.assert_frame_equal(yellow, data.load_trips("yellow", 2023, 1, source="sample"))
+    for other in [("yellow", 2023, 2), ("yellow", 2022, 1), ("green", 2023, 1)]:
+        assert not data.load_trips(*other, source="sample")["trip_distance"].equals(
+            yellow["trip_distance"]
+        ), other
+
+
+def test_yellow_trips_are_short_manhattan_trips_and_airport_runs(yellow, january):
+    manhattan = data._MANHATTAN_ZONES
+    assert yellow["PULocationID"].isin(manhattan).mean() > 0.75
+    assert january["PULocationID"].isin(manhattan).mean() < 0.3, "green taxis work elsewhere"
+    airports = yellow["PULocationID"].isin([132, 138]) | yellow["DOLocationID"].isin([132, 138])
+    assert 0.03 < airports.mean() < 0.10
+    assert yellow["trip_distance"].median() < january["trip_distance"].median() - 1
+    assert yellow.loc[airports, "trip_distance"].median() > 8
+    assert (yellow.loc[yellow["PULocationID"].isin([132, 138]), "airport_fee"].dropna() > 0).all()
+
+
+def test_yellow_sample_has_outliers_and_missing_values_like_the_real_data(yellow):
+    trips = data.prepare_features(yellow)
+    assert 0.01 < 1 - len(trips) / len(yellow) < 0.06
+    for column in ("passenger_count", "RatecodeID", "store_and_fwd_flag", "airport_fee"):
+        assert 0.01 < yellow[column].isna().mean() < 0.06, column
+    assert trips["duration"].corr(trips["trip_distance"]) > 0.6
+    assert (trips["PU_DO"] == trips["PULocationID"] + "_" + trips["DOLocationID"]).all()
+
+
+def test_each_cohort_gets_other_data_and_other_answers():
+    """The homework's cohorts (green 2021, green 2023, yellow 2023) must not share answers:
+    the RMSE of one model on each differs by more than the checkers' tolerance."""
+    rmses = {}
+    for colour, year in [("green", 2021), ("green", 2023), ("yellow", 2023)]:
+        train, val = (data.prepare_features(data.load_trips(colour, year, m)) for m in (1, 2))
+        dv = DictVectorizer()
+        X_train = dv.fit_transform(train[["PU_DO", "trip_distance"]].to_dict(orient="records"))
+        X_val = dv.transform(val[["PU_DO", "trip_distance"]].to_dict(orient="records"))
+        model = Ridge(alpha=1.0).fit(X_train, train["duration"])
+        rmses[colour, year] = root_mean_squared_error(val["duration"], model.predict(X_val))
+    values = sorted(rmses.values())
+    assert min(b - a for a, b in zip(values, values[1:], strict=False)) > 0.25, rmses
+    assert data.traffic(2021) == 1.0 and data.traffic(2023) < 1.0
+
+
 # ---------------------------------------------------------------------------------------
 # Feature preparation
 
@@ -115,9 +205,19 @@ def test_prepare_features_follows_the_module(january):
     assert "duration" not in january.columns, "the input frame must not change"
 
 
-def test_prepare_features_names_missing_columns(january):
+def test_prepare_features_names_missing_columns(january, yellow):
     with pytest.raises(ValueError, match=r"lacks the columns \['trip_distance'\]"):
         data.prepare_features(january.drop(columns="trip_distance"))
+    with pytest.raises(ValueError, match=r"lacks the columns \['tpep_dropoff_datetime'\]"):
+        data.prepare_features(yellow.drop(columns="tpep_dropoff_datetime"))
+
+
+def test_prepare_features_reads_the_times_of_each_colour(yellow):
+    trips = data.prepare_features(yellow)
+    minutes = (yellow["tpep_dropoff_datetime"] - yellow["tpep_pickup_datetime"]).dt.total_seconds()
+    kept = (minutes / 60).between(1, 60)
+    assert len(trips) == kept.sum()
+    assert trips["duration"].tolist() == (minutes[kept] / 60).tolist()
 
 
 def test_prepare_features_explains_an_empty_result(january):
@@ -138,17 +238,44 @@ def test_prepare_features_explains_an_empty_result(january):
 @pytest.mark.parametrize(
     ("colour", "year", "month", "message"),
     [
-        ("purple", 2021, 1, "Unknown taxi colour 'purple'.*'green'"),
+        ("purple", 2021, 1, "Unknown taxi colour 'purple'.*'green' and 'yellow'"),
+        ("Yellow", 2023, 1, "Unknown taxi colour 'Yellow'.*load_trips\\('yellow'"),
         ("green", 2021, 13, "Month 13 is out of range: use 1"),
         ("green", 2021, 0, "Month 0 is out of range"),
-        ("green", 2012, 5, "records start in 2013-08"),
-        ("green", 2999, 1, "publishes a month after it ends"),
+        ("yellow", 2023, 13, "Month 13 is out of range: use 1"),
+        ("green", 2012, 5, "records start in 2013-08. Choose a month from 2013-08 to 20"),
+        ("yellow", 2008, 12, "records start in 2009-01. Choose a month from 2009-01 to 20"),
+        ("green", 2999, 1, "publishes a month after it ends. Choose a month from 2013-08 to"),
+        ("yellow", 2999, 1, "publishes a month after it ends. Choose a month from 2009-01 to"),
         ("green", "2021", 1, "must be integers"),
     ],
 )
 def test_bad_months_get_a_clear_error(colour, year, month, message):
     with pytest.raises(ValueError, match=message):
         data.load_trips(colour, year, month)
+
+
+def test_the_valid_range_ends_with_last_month_and_names_the_cohorts():
+    today = dt.date.today()
+    last = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+    with pytest.raises(ValueError) as error:
+        data.load_trips("yellow", today.year, today.month)
+    assert str(error.value).endswith(
+        f"Choose a month from 2009-01 to {last[0]}-{last[1]:02d}; the homework's cohorts use "
+        "green 2021-01 to 2021-03, and green or yellow 2023-01 to 2023-03."
+    )
+    assert len(data.load_trips("yellow", *last, source="sample")) > 0, "last month is served"
+
+
+@pytest.mark.parametrize("colour", data.COLOURS)
+@pytest.mark.parametrize("year", [2021, 2022, 2023, 2024])
+def test_every_month_of_2021_to_2024_is_served_for_each_colour(colour, year, monkeypatch):
+    monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "200")
+    for month in range(1, 13):
+        trips = data.load_trips(colour, year, month, source="sample")
+        pickups = trips[f"{data.TIME_PREFIX[colour]}_pickup_datetime"]
+        assert (pickups.dt.year == year).all() and (pickups.dt.month == month).all()
+        assert tuple(trips.columns) == data.TLC_COLUMNS[colour]
 
 
 def test_unknown_source_names_the_environment_variable(monkeypatch):
@@ -180,10 +307,24 @@ def test_read_trips_corrupt_file_says_delete_and_retry(tmp_path):
 
 
 def test_read_trips_wrong_kind_of_file(tmp_path, january):
+    """Read as green, a yellow file is refused; named yellow, it is a yellow file."""
     yellow = tmp_path / "yellow_tripdata_2021-01.parquet"
     january.rename(columns=lambda c: c.replace("lpep_", "tpep_")).to_parquet(yellow)
     with pytest.raises(data.TripDataError, match="tpep_"):
-        data.read_trips(yellow)
+        data.read_trips(yellow, colour="green")
+    assert "tpep_pickup_datetime" in data.read_trips(yellow).columns
+
+
+def test_a_green_file_named_yellow_says_which_columns_yellow_files_use(tmp_path, january):
+    wrong = tmp_path / "yellow_tripdata_2023-01.parquet"
+    january.to_parquet(wrong)
+    with pytest.raises(data.TripDataError) as error:
+        data.read_trips(wrong)
+    assert str(error.value) == (
+        f"{wrong} lacks the columns ['tpep_pickup_datetime', 'tpep_dropoff_datetime'] of a TLC "
+        "yellow-taxi file. Is it a yellow-taxi file? Green-taxi files use lpep_* instead of "
+        "tpep_*."
+    )
 
 
 def test_a_wrong_file_in_the_cache_says_which_to_delete(tlc_server, cache, monkeypatch, january):
@@ -255,6 +396,37 @@ def test_download_once_then_read_from_the_cache(tlc_server, cache, monkeypatch, 
     pd.testing.assert_frame_equal(second, january)
     assert tlc_server.requests == ["/trip-data/green_tripdata_2021-01.parquet"]
     assert sorted(p.name for p in cache.iterdir()) == ["green_tripdata_2021-01.parquet"]
+
+
+def test_yellow_months_are_downloaded_by_their_tlc_name(tmp_path, cache, monkeypatch, yellow):
+    published = tmp_path / "published" / "trip-data"
+    published.mkdir(parents=True)
+    yellow.to_parquet(published / "yellow_tripdata_2023-01.parquet")
+    server = _Server(published.parent)
+    try:
+        monkeypatch.setenv("COURSE_TLC_BASE_URL", server.url)
+        got = data.load_trips("yellow", 2023, 1, source="tlc")
+        pd.testing.assert_frame_equal(got, yellow)
+        assert server.requests == ["/trip-data/yellow_tripdata_2023-01.parquet"]
+        with pytest.raises(data.TripDataError, match="TLC has not published yellow taxi data"):
+            data.download_trips("yellow", 2023, 2)
+    finally:
+        server.close()
+    assert sorted(p.name for p in cache.iterdir()) == ["yellow_tripdata_2023-01.parquet"]
+
+
+def test_a_green_file_sent_for_a_yellow_month_is_not_kept(serve, cache, tmp_path, january):
+    green = tmp_path / "green.parquet"
+    january.to_parquet(green)
+    url = serve(green.read_bytes(), green.stat().st_size, "application/octet-stream")
+    with pytest.raises(data.TripDataError) as error:
+        data.download_trips("yellow", 2023, 1, base_url=url)
+    assert str(error.value).startswith(
+        f"{url}/yellow_tripdata_2023-01.parquet sent a parquet file without the columns "
+        "['tpep_pickup_datetime', 'tpep_dropoff_datetime'] of a TLC yellow-taxi file, "
+        "and nothing was kept."
+    )
+    assert list(cache.iterdir()) == []
 
 
 def test_month_not_published_says_so_with_the_month_and_the_url(tlc_server, cache):
@@ -443,6 +615,7 @@ def test_data_dir_defaults_to_the_course_root(monkeypatch):
 def test_sample_size_can_be_set_for_measurements(monkeypatch):
     monkeypatch.setenv("COURSE_SAMPLE_TRIPS", "500")
     assert len(data.load_trips("green", 2021, 1)) == 500
+    assert len(data.load_trips("yellow", 2023, 1)) == 500
     monkeypatch.delenv("COURSE_SAMPLE_TRIPS")
     assert len(data.load_trips("green", 2021, 1)) == data.SAMPLE_TRIPS_PER_MONTH
 

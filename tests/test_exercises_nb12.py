@@ -1,6 +1,12 @@
-"""The homework's checkers (notebook 12): each answer worked out from MLflow, never stored."""
+"""The homework's checkers (notebook 12): each answer worked out from MLflow, never stored.
+
+Each cohort of the module's homework uses other data: its checkers must accept the answers of
+the cohort chosen, and refuse another cohort's.
+"""
 
 from __future__ import annotations
+
+import functools
 
 import mlflow
 import pytest
@@ -22,7 +28,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from helpers.data import load_trips, prepare_features
+from helpers.exercises import nb12
 from helpers.exercises.nb12 import (
+    COHORTS,
+    DEFAULT_COHORT,
     EXPERIMENT,
     MODEL,
     RMSE_TOLERANCE,
@@ -32,12 +41,52 @@ from helpers.exercises.nb12 import (
     check_question_4,
     check_question_5,
     check_question_6,
+    choose_cohort,
+    chosen_cohort,
+    cohort_data,
 )
+
+OTHER_COHORTS = [name for name in COHORTS if name != DEFAULT_COHORT]
+
+
+@pytest.fixture(autouse=True)
+def default_cohort():
+    """Every test starts, and leaves the checkers, on the default cohort."""
+    assert chosen_cohort() == COHORTS[DEFAULT_COHORT]
+    yield
+    nb12._chosen = COHORTS[DEFAULT_COHORT]
 
 
 @pytest.fixture
 def homework(store):
     return mlflow.set_experiment(EXPERIMENT)
+
+
+def test_the_cohorts_are_the_module_homeworks():
+    assert DEFAULT_COHORT == "original"
+    assert {name: (c.colour, c.year) for name, c in COHORTS.items()} == {
+        "original": ("green", 2021),
+        "2024": ("green", 2023),
+        "2025": ("yellow", 2023),
+    }
+
+
+def test_choosing_a_cohort_says_what_it_uses(capsys):
+    assert choose_cohort("2025") == COHORTS["2025"] == chosen_cohort()
+    assert capsys.readouterr().out == (
+        "Using cohort '2025' (the 2025 cohort's homework): yellow taxis, January 2023 (train), "
+        "February 2023 (validation) and March 2023 (test).\n"
+    )
+    assert choose_cohort(2024) == COHORTS["2024"], "a year without quotes is understood"
+    assert choose_cohort(" original ") == COHORTS["original"]
+    for wrong in ("2023", "yellow", None, 2025.0, ""):
+        with pytest.raises(ValueError) as error:
+            choose_cohort(wrong)
+        assert str(error.value) == (
+            f"Unknown cohort {wrong!r}: choose 'original', '2024', '2025' (see the text above "
+            "the cell)."
+        )
+    assert chosen_cohort() == COHORTS["original"], "a refused name changes nothing"
 
 
 def test_question_1_the_installed_version_only(capsys):
@@ -110,35 +159,90 @@ def test_question_4_is_the_option_for_proxied_artifacts(capsys):
         assert hint(verdict(capsys, check_question_4, odd)), odd
 
 
-def tuning(rmses: list[float], name: str = "ridge-tuning") -> None:
+@functools.cache
+def trial_rmses(cohort: str, alphas: tuple[float, ...] = (0.01, 1.0, 10.0)) -> dict:
+    """alpha -> validation RMSE of the homework's Ridge on ``cohort``'s data."""
+    _, data = cohort_data(COHORTS[cohort], "val")
+    rmses = {}
+    for alpha in alphas:
+        model = Ridge(alpha=alpha, tol=1e-8).fit(*data["train"])
+        rmses[alpha] = root_mean_squared_error(data["val"][1], model.predict(data["val"][0]))
+    return rmses
+
+
+def tuning(trials: dict, name: str = "ridge-tuning", log_alpha: bool = True) -> None:
+    """A search run of trials (alpha -> rmse), each a child run, as the solution logs them."""
     with mlflow.start_run(run_name=name):
-        for number, rmse in enumerate(rmses):
-            finished_run(f"trial-{number:02d}", metrics={"rmse": rmse}, nested=True)
+        for number, (alpha, rmse) in enumerate(trials.items()):
+            params = {"alpha": alpha} if log_alpha else None
+            finished_run(f"trial-{number:02d}", params=params, metrics={"rmse": rmse}, nested=True)
 
 
 def test_question_5_takes_the_best_trial_of_the_newest_search_to_the_options_digits(
     capsys, homework
 ):
     assert hint(verdict(capsys, check_question_5, 6.3), "no run named `ridge-tuning`")
-    tuning([6.1])  # an older search, better than the newest
-    tuning([6.45, 6.312, 6.52])
-    assert correct(verdict(capsys, check_question_5, 6.312))
-    assert correct(verdict(capsys, check_question_5, 6.31))  # the options' digits
-    assert hint(verdict(capsys, check_question_5, 6.1), "not the best trial's RMSE")  # older
-    assert hint(verdict(capsys, check_question_5, 6.45), "not the best")  # the first trial
-    assert hint(verdict(capsys, check_question_5, 6.52), "not the best")  # the newest trial
+    rmses = trial_rmses(DEFAULT_COHORT)
+    best = min(rmses.values())
+    tuning({100.0: best - 0.3})  # an older search, better than the newest
+    tuning(rmses)
+    assert correct(verdict(capsys, check_question_5, best))
+    assert correct(verdict(capsys, check_question_5, round(best, 2)))  # the options' digits
+    assert hint(verdict(capsys, check_question_5, best - 0.3), "not the best trial's RMSE")
+    for other in rmses.values():
+        if other != best:  # the other trials
+            assert hint(verdict(capsys, check_question_5, other), "not the best")
     # A module option one step away (the options differ by more than the tolerance):
     assert RMSE_TOLERANCE <= 0.1
-    assert hint(verdict(capsys, check_question_5, 6.312 + 0.15), "not the best")
-    assert hint(verdict(capsys, check_question_5, 6.312 - 0.15), "not the best")
-    assert correct(verdict(capsys, check_question_5, 6.312 + 0.09))
-    tuning([], name="ridge-tuning")  # newest search, no trials logged as children
-    assert hint(verdict(capsys, check_question_5, 6.312), "has no trials")
+    assert hint(verdict(capsys, check_question_5, best + 0.15), "not the best")
+    assert hint(verdict(capsys, check_question_5, best - 0.15), "not the best")
+    assert correct(verdict(capsys, check_question_5, best + 0.09))
+    tuning({1.0: best + 0.5})  # a search whose RMSE its alpha does not give on these data
+    out = verdict(capsys, check_question_5, best + 0.5)
+    assert hint(out, "does not give that RMSE on February 2021 of cohort 'original'")
+    tuning(rmses, log_alpha=False)
+    assert hint(verdict(capsys, check_question_5, best), "logged no `alpha`")
+    tuning({}, name="ridge-tuning")  # newest search, no trials logged as children
+    assert hint(verdict(capsys, check_question_5, best), "has no trials")
     for odd in ODD_INPUTS:
         assert hint(verdict(capsys, check_question_5, odd)), odd
 
 
+@pytest.mark.parametrize("cohort", OTHER_COHORTS)
+def test_question_5_follows_the_cohort(capsys, homework, cohort):
+    """On cohort 2025, the default's answer is wrong, and so is a search run on its data."""
+    default_best = min(trial_rmses(DEFAULT_COHORT).values())
+    own = trial_rmses(cohort)
+    choose_cohort(cohort)
+    tuning(own)
+    assert correct(verdict(capsys, check_question_5, round(min(own.values()), 3)))
+    assert abs(default_best - min(own.values())) > 2 * RMSE_TOLERANCE
+    assert hint(verdict(capsys, check_question_5, round(default_best, 3)), "not the best")
+    tuning(trial_rmses(DEFAULT_COHORT))  # the default cohort's search, in this cohort's store
+    out = verdict(capsys, check_question_5, round(default_best, 3))
+    assert hint(out, f"on February 2023 of cohort '{cohort}'", "another cohort's data")
+    choose_cohort(DEFAULT_COHORT)  # the learner switches back: that search is right again
+    assert correct(verdict(capsys, check_question_5, round(default_best, 3)))
+
+
 FEATURES = ["PU_DO", "trip_distance"]
+
+
+@functools.cache
+def cohort_months(cohort: str) -> tuple:
+    """January, February and March of ``cohort``, prepared."""
+    c = COHORTS[cohort]
+    return tuple(prepare_features(load_trips(c.colour, c.year, m)) for m in (1, 2, 3))
+
+
+def ridge_on_march(cohort: str) -> tuple[Ridge, DictVectorizer, float]:
+    """The solution's champion for ``cohort``, its vectorizer and its RMSE on March."""
+    train, _, march = cohort_months(cohort)
+    dv = DictVectorizer()
+    X_train = dv.fit_transform(train[FEATURES].to_dict(orient="records"))
+    ridge = Ridge(alpha=1.0, tol=1e-8).fit(X_train, train["duration"].values)
+    X_march = dv.transform(march[FEATURES].to_dict(orient="records"))
+    return ridge, dv, root_mean_squared_error(march["duration"].values, ridge.predict(X_march))
 
 
 def register_champion(model, inputs) -> None:
@@ -155,7 +259,7 @@ def register_champion(model, inputs) -> None:
 
 def test_question_6_scores_the_champion_on_march_whatever_its_input(capsys, homework):
     assert hint(verdict(capsys, check_question_6, 6.3), "no `nyc-taxi-homework` model")
-    train, val, march = (prepare_features(load_trips("green", 2021, m)) for m in (1, 2, 3))
+    train, val, march = cohort_months(DEFAULT_COHORT)
     dv = DictVectorizer()
     X_train = dv.fit_transform(train[FEATURES].to_dict(orient="records"))
     X_march = dv.transform(march[FEATURES].to_dict(orient="records"))
@@ -166,7 +270,7 @@ def test_question_6_scores_the_champion_on_march_whatever_its_input(capsys, home
     on_val = root_mean_squared_error(val["duration"].values, ridge.predict(X_val))
     assert abs(on_march - on_val) > RMSE_TOLERANCE, "the months must tell the answers apart"
     assert correct(verdict(capsys, check_question_6, round(on_march, 3)))
-    assert hint(verdict(capsys, check_question_6, round(on_val, 3)), "score the test month")
+    assert hint(verdict(capsys, check_question_6, round(on_val, 3)), "score your cohort's test")
     assert hint(verdict(capsys, check_question_6, on_march + 0.15), "not the champion's RMSE")
     assert hint(verdict(capsys, check_question_6, on_march - 0.15), "not the champion's RMSE")
     assert correct(verdict(capsys, check_question_6, on_march + 0.09))
@@ -191,3 +295,59 @@ def test_question_6_scores_the_champion_on_march_whatever_its_input(capsys, home
     narrow = Ridge().fit(X_train[:, :5], train["duration"].values)  # trained on 5 columns
     register_champion(narrow, X_val[:, :5])
     assert hint(verdict(capsys, check_question_6, 6.3), "could not predict March's trips")
+
+
+@pytest.mark.parametrize("cohort", OTHER_COHORTS)
+def test_question_6_scores_the_champion_on_the_cohorts_march(capsys, homework, cohort):
+    """On cohort 2025 the champion is scored on yellow March 2023: the default's answer,
+    and this cohort's validation RMSE, are refused."""
+    choose_cohort(cohort)
+    ridge, dv, on_march = ridge_on_march(cohort)
+    _, val, march = cohort_months(cohort)
+    X_val = dv.transform(val[FEATURES].to_dict(orient="records"))
+    register_champion(ridge, X_val)
+    assert correct(verdict(capsys, check_question_6, round(on_march, 3)))
+    default_answer = ridge_on_march(DEFAULT_COHORT)[2]
+    assert abs(default_answer - on_march) > 2 * RMSE_TOLERANCE
+    year = COHORTS[cohort].year
+    out = verdict(capsys, check_question_6, round(default_answer, 3))
+    assert hint(out, f"not the champion's RMSE on March {year} of cohort '{cohort}'")
+    on_val = root_mean_squared_error(val["duration"].values, ridge.predict(X_val))
+    if abs(on_val - on_march) > RMSE_TOLERANCE:
+        assert hint(verdict(capsys, check_question_6, round(on_val, 3)), "not the champion's")
+
+    train = cohort_months(cohort)[0]
+    pipeline = Pipeline([
+        ("route", ColumnTransformer([("PU_DO", OneHotEncoder(handle_unknown="ignore"), ["PU_DO"])],
+                                    remainder="passthrough")),
+        ("ridge", Ridge(alpha=1.0, tol=1e-8)),
+    ]).fit(train[FEATURES], train["duration"])  # fmt: skip
+    register_champion(pipeline, train[FEATURES])  # notebook 07's way: a DataFrame pipeline
+    rmse = root_mean_squared_error(march["duration"], pipeline.predict(march[FEATURES]))
+    assert correct(verdict(capsys, check_question_6, round(rmse, 3)))
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("cohort", OTHER_COHORTS)
+def test_the_homework_runs_on_each_cohort_and_its_solutions_pass(cohort, tmp_path):
+    """A solved copy of notebook 12 with only `COHORT` changed runs offline, top to bottom:
+    the cohort cell names the cohort, and every solution passes its (cohort's) check."""
+    from notebook_runs import NOTEBOOK_DIR
+    from test_solutions import execute, solved_copy, text_of
+
+    nb, answers = solved_copy(NOTEBOOK_DIR / "12_homework.ipynb")
+    choosers = [c for c in nb.cells if c.cell_type == "code" and "COHORT = " in c.source]
+    assert len(choosers) == 1, "one cell, and one only, chooses the cohort"
+    chooser = choosers[0]
+    assert chooser.source.count('COHORT = "original"') == 1
+    chooser.source = chooser.source.replace('COHORT = "original"', f'COHORT = "{cohort}"')
+    executed = execute(nb, tmp_path)
+    errors = [o.evalue for c in executed.cells for o in c.get("outputs", []) if "evalue" in o]
+    assert errors == []
+    index = nb.cells.index(chooser)
+    assert text_of(executed.cells[index], "stdout") == f"Using {COHORTS[cohort]}.\n"
+    for number, cell_index in sorted(answers.items()):
+        printed = text_of(executed.cells[cell_index], "stdout")
+        verdicts = [line for line in printed.splitlines() if line.startswith("Correct: ")]
+        assert len(verdicts) == 1 and "Not yet" not in printed, (number, printed[-1500:])
+        assert text_of(executed.cells[cell_index], "stderr") == "", number

@@ -60,6 +60,7 @@ NOT_RESULTS: list[tuple[str, str]] = [
     ),
     (r"Options: [\d., ]+", "the module's answer options: the checkers decide which is right"),
     (r"between 0\.01 and 100\b|\b15 trials\b", "the search settings a task asks for (05, 12)"),
+    (r'"(?:2024|2025)"|\b(?:2024|2025) cohort\b', "the homework's cohorts, named by year (12)"),
     (r"about 30 minutes on 2 cores", "the reference course's search, measured (shared/STYLE.md)"),
     (r"about 5 seconds when the machine is idle", "a timing: varies with the machine's load"),
     (r"\((?:\d\d(?:-\d\d)?(?:, )?)+\)", "notebook numbers in parentheses, as in (03, 07)"),
