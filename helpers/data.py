@@ -510,6 +510,26 @@ def traffic(year: int) -> float:
     return 1.0 if year <= 2021 else 0.88
 
 
+def _pickup_times(
+    rng: np.random.Generator, year: int, month: int, n: int, hour_weights: np.ndarray
+) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """Each trip's pickup hour, and its pickup time: a day of the month, that hour, a second.
+
+    Both colours draw them the same way, from an hour profile of their own, in this order:
+    the random stream, and so green 2021's sample, must stay as it was.
+    """
+    days = pd.Timestamp(year=year, month=month, day=1).days_in_month
+    hour = rng.choice(24, size=n, p=hour_weights / hour_weights.sum())
+    start = pd.Timestamp(year=year, month=month, day=1)
+    pickup = (
+        start
+        + pd.to_timedelta(rng.integers(0, days, n), unit="D")
+        + pd.to_timedelta(hour, unit="h")
+        + pd.to_timedelta(rng.integers(0, 3600, n), unit="s")
+    )
+    return hour, pickup
+
+
 def generate_sample(
     year: int, month: int, n: int = SAMPLE_TRIPS_PER_MONTH, *, colour: str = "green"
 ) -> pd.DataFrame:
@@ -547,21 +567,13 @@ def generate_sample(
     )
     distance = np.round(np.maximum(distance, 0.01), 2)
 
-    days = pd.Timestamp(year=year, month=month, day=1).days_in_month
     # fmt: off
     hour_weights = np.array(
         [2, 1.5, 1, 0.8, 0.8, 1.2, 2.5, 4, 5, 4.5, 4, 4, 4.2, 4.3, 4.6, 5, 5.2, 5.4, 5, 4.2,
          3.6, 3.2, 2.8, 2.4]
     )
     # fmt: on
-    hour = rng.choice(24, size=n, p=hour_weights / hour_weights.sum())
-    start = pd.Timestamp(year=year, month=month, day=1)
-    pickup = (
-        start
-        + pd.to_timedelta(rng.integers(0, days, n), unit="D")
-        + pd.to_timedelta(hour, unit="h")
-        + pd.to_timedelta(rng.integers(0, 3600, n), unit="s")
-    )
+    hour, pickup = _pickup_times(rng, year, month, n, hour_weights)
 
     rush = np.isin(hour, [7, 8, 9, 16, 17, 18, 19])
     night = (hour >= 22) | (hour <= 5)
@@ -676,21 +688,13 @@ def _generate_yellow(year: int, month: int, n: int) -> pd.DataFrame:
     )
     distance = np.round(np.maximum(distance, 0.01), 2)
 
-    days = pd.Timestamp(year=year, month=month, day=1).days_in_month
     # fmt: off
     hour_weights = np.array(
         [2.8, 1.9, 1.2, 0.8, 0.6, 0.7, 1.6, 3.0, 4.0, 4.3, 4.5, 4.8, 5.1, 5.3, 5.7, 5.9, 6.1,
          6.6, 6.8, 6.2, 5.5, 5.3, 5.0, 3.9]
     )
     # fmt: on
-    hour = rng.choice(24, size=n, p=hour_weights / hour_weights.sum())
-    start = pd.Timestamp(year=year, month=month, day=1)
-    pickup = (
-        start
-        + pd.to_timedelta(rng.integers(0, days, n), unit="D")
-        + pd.to_timedelta(hour, unit="h")
-        + pd.to_timedelta(rng.integers(0, 3600, n), unit="s")
-    )
+    hour, pickup = _pickup_times(rng, year, month, n, hour_weights)
 
     rush = np.isin(hour, [8, 9, 15, 16, 17, 18, 19])
     night = (hour >= 22) | (hour <= 5)
