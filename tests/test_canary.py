@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -295,3 +297,47 @@ def test_the_help_names_every_option(capsys):
     for option in ("--out", "--python", "--keep-env", "--no-baseline", "--notebooks"):
         assert option in text
     assert "--worker" not in text
+
+
+# --------------------------------------------------------------------------- the nbval plugin
+
+
+def test_the_nbval_plugin_records_each_cells_new_output_and_outcome(tmp_path):
+    """The plugin (pytest -p canary) keeps what each cell printed in a run: the report's input.
+    One kernel, two cells: about 5 s."""
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": i + 1,
+                "metadata": {},
+                "source": [f"print({text!r})"],
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": [stored_text]}],
+            }
+            for i, (text, stored_text) in enumerate([("same", "same\n"), ("new", "old\n")])
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (tmp_path / "nb.ipynb").write_text(json.dumps(notebook))
+    record = tmp_path / "record"
+    record.mkdir()
+    env = {**os.environ, canary.RECORD_ENV: str(record), "PYTHONDONTWRITEBYTECODE": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tools"), str(ROOT / "tests"), str(ROOT)])
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "canary"]
+        + ["-p", "no:cacheprovider", "-q", f"--nbval-figures-dir={tmp_path}", "nb.ipynb"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    fresh = json.loads((record / "nb.fresh.ipynb").read_text())
+    assert [canary.output_text(c["outputs"]) for c in code(fresh)] == ["same", "new"]
+    outcomes = json.loads((record / "nb.outcomes.json").read_text())
+    assert [outcomes[k]["outcome"] for k in ("0", "1")] == ["passed", "failed"]
+    assert "old" in outcomes["1"]["message"]
+    [change] = canary.changed_cells(notebook, fresh)
+    assert (change.number, change.old, change.new) == (1, "old", "new")
