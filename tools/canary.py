@@ -77,13 +77,10 @@ def parse_direct(text: str) -> dict[str, str]:
     """Package name (as written) -> pinned version, for each ``name==version`` line.
 
     Local paths (``./tools/...``), ``-e`` and other options, comments and hash continuation
-    lines are not packages of an index, so they are skipped."""
+    lines are not packages of an index: they do not match, so they are skipped."""
     pins = {}
     for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", "-", ".", "/", "\\")):
-            continue
-        match = PIN.match(stripped)
+        match = PIN.match(line)  # a name starts with a letter or digit: not ".", "-" or "#"
         if match:
             pins[match.group(1)] = match.group(2)
     return pins
