@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_workflows import actionlint, load
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("canary", ROOT / "tools" / "canary.py")
@@ -341,3 +342,22 @@ def test_the_nbval_plugin_records_each_cells_new_output_and_outcome(tmp_path):
     assert "old" in outcomes["1"]["message"]
     [change] = canary.changed_cells(notebook, fresh)
     assert (change.number, change.old, change.new) == (1, "old", "new")
+
+
+# --------------------------------------------------------------------------- the weekly workflow
+
+
+def test_the_canary_workflow_is_valid_and_never_blocks_a_change():
+    """Weekly and by hand, never on a push or a pull request; it runs the documented command
+    after the README's install and uploads the report (actionlint as for the other workflows)."""
+    result = actionlint(ROOT / ".github" / "workflows" / "canary.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    workflow = load("canary.yml")
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    [job] = workflow["jobs"].values()
+    steps = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "pip install -r requirements.txt" in steps
+    assert "python tools/canary.py --out canary-report.md" in steps
+    [upload] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert upload["with"]["path"] == "canary-report.md" and upload["if"] == "always()"
