@@ -51,6 +51,8 @@ PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#\\]+)")
 DIFF_LINES = 40
 ERROR_LINES = 12
 LINE_WIDTH = 160
+SETUP_CHECK = "check_environment()"
+"""Notebook 00's setup check: it prints [FAIL] for each package that is not at its pin."""
 MAX_TRIES = 5
 """Releases tried, newest first, when the newest cannot be installed."""
 
@@ -391,6 +393,8 @@ def notebook_section(
             lines += [f"{title} raised{also}:", "", "```", failure_text(canary, number), "```", ""]
         elif number in changes:
             also = " (it differs with the pins too)" if number in pinned_changes else ""
+            if SETUP_CHECK in "\n".join(source):
+                also += f" (expected while anything moved: `{SETUP_CHECK}` compares with the pins)"
             lines += [f"{title}: output changed{also}", "", "```diff"]
             lines += [diff(changes[number].old, changes[number].new), "```", ""]
         else:
@@ -481,7 +485,9 @@ def make_report(r: Results) -> str:
         + (f" (with the pins: {len(pinned_pass)} of {len(names)})." if with_pins else "."),
         f"- Compared cells whose output changed: {changed_total}; cells that failed: "
         f"{failed_total}.",
-        f"- New warnings (not given with the pins): {len(fresh_warnings)}.",
+        f"- New warnings (not given with the pins): {len(fresh_warnings)} (warnings seen: "
+        f"{len(canary_warnings)} with the newest packages, {len(pinned_warnings)} with the pins "
+        "or in the stored outputs).",
         f"- tests/test_notebook_standards.py with the newest packages: "
         f"{summary_line(r.standards.get('canary', ''))}"
         + (f" (with the pins: {summary_line(r.standards.get('pins', ''))})." if with_pins else "."),
@@ -710,7 +716,8 @@ def unsatisfiable(requirement: str, python: str, env: dict[str, str]) -> str | N
     if compiled.returncode == 0:
         return None
     reasons = [line.strip() for line in compiled.stderr.splitlines() if "cause:" in line]
-    return reasons[0].removeprefix("cause: ") if reasons else last_lines(compiled.stderr, 2)
+    reason = reasons[0].removeprefix("cause: ") if reasons else last_lines(compiled.stderr, 2)
+    return reason.rstrip(".")
 
 
 def newest_installable(
