@@ -371,3 +371,12 @@ def test_the_setup_checks_expected_drift_is_said_to_be_expected():
     report = canary.make_report(results(canary={SETUP.name: notebook_run(fresh)}))
     assert "output changed (expected while anything moved: `check_environment()`" in report
     assert "+[FAIL] boto3 1.44.8  (the course needs 1.44.5)" in report
+
+
+def test_a_canary_that_cannot_run_exits_2_writes_no_report_and_leaves_no_scratch(tmp_path, capsys):
+    scratch_before = set(Path(canary.tempfile.gettempdir()).glob("course-canary-*"))
+    out = tmp_path / "report.md"
+    assert canary.main(["--python", str(tmp_path / "no-python"), "--out", str(out)]) == 2
+    assert "canary could not run" in capsys.readouterr().err
+    assert not out.exists()
+    assert set(Path(canary.tempfile.gettempdir()).glob("course-canary-*")) == scratch_before

@@ -931,7 +931,7 @@ def main(argv: list[str] | None = None) -> int:
         return worker(args.worker, args.names)
     try:
         out = canary(args)
-    except CanaryError as error:
+    except (CanaryError, OSError) as error:  # OSError: a program that cannot be started
         print(f"canary could not run: {error}", file=sys.stderr)
         return 2
     print(f"report written to {out}")
