@@ -173,6 +173,7 @@ def test_a_changed_output_is_named_with_both_texts():
     assert f"**Cell {change.number}** (`In [{change.number + 1}]`: `import mlflow`)" in report
     assert "-'3.17.2'\n+'3.18.0'" in report
     assert "Compared cells whose output changed: 1;" in report
+    assert report.startswith("---\norphan: true\n---\n\n# Upgrade canary, 2026-11-29\n")
 
 
 def test_outputs_that_differ_only_in_sanitized_text_or_in_ignored_cells_are_not_changes():

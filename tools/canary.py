@@ -51,6 +51,9 @@ PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#\\]+)")
 DIFF_LINES = 40
 ERROR_LINES = 12
 LINE_WIDTH = 160
+FRONT_MATTER = ["---", "orphan: true", "---", ""]
+"""The course website builds every docs/*.md (site/conf.py) and fails on a page that no table
+of contents lists: ``orphan`` lets a report kept in docs/ be a page of its own."""
 SETUP_CHECK = "check_environment()"
 """Notebook 00's setup check: it prints [FAIL] for each package that is not at its pin."""
 MAX_TRIES = 5
@@ -462,6 +465,7 @@ def make_report(r: Results) -> str:
     failed_total = sum(len(r.canary[n].failed) for n in names if r.canary.get(n))
     minutes = f"{r.seconds / 60:.0f} min" if r.seconds >= 90 else f"{r.seconds:.0f} s"
     out = [
+        *FRONT_MATTER,
         f"# Upgrade canary, {r.day}",
         "",
         "Made by `python tools/canary.py` (tools/canary.py says how): the course's direct "
