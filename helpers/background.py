@@ -29,6 +29,7 @@ import atexit
 import contextlib
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -284,8 +285,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_watch_pipes_in_child)
 
 
-def start_watchdog(marker: str) -> subprocess.Popen:
+def start_watchdog(marker: str, leftovers: tuple[Path, ...] = ()) -> subprocess.Popen:
     """Start the watchdog of the server marked ``marker``; its stdin is a pipe from us.
+
+    ``leftovers`` are folders the server's :meth:`Background.stop` would remove (a model
+    server's copy of its model): the watchdog removes them when it has to stop the server.
 
     It runs in a group of its own (Ctrl+C and a closed terminal do not reach it) and with
     only the standard library and psutil, so it starts in a fraction of a second.
@@ -296,19 +300,21 @@ def start_watchdog(marker: str) -> subprocess.Popen:
     else:
         flags = {"start_new_session": True}
     watchdog = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--watch", marker],
+        [sys.executable, str(Path(__file__).resolve()), "--watch", marker,
+         *(str(path.resolve()) for path in leftovers)],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **flags,
     )  # fmt: skip
     _WATCH_PIPES.add(watchdog.stdin)
     return watchdog
 
 
-def watch(marker: str, lines: IO[str]) -> None:
+def watch(marker: str, lines: IO[str], leftovers: tuple[Path, ...] = ()) -> None:
     """The watchdog: wait until ``lines`` (the pipe from the parent) closes, then stop the
     server marked ``marker``: its process group (its id came down the pipe) and every
     process with its marker, asked first, then killed after :data:`WATCHDOG_GRACE`.
 
-    A normal stop ends the server first, then closes the pipe: there is nothing left to do.
+    Then it removes the folders in ``leftovers``. A normal stop ends the server and removes
+    them first, then closes the pipe: there is nothing left to do.
     """
     group = None
     for line in lines:  # until end of file: the parent closed the pipe, or has ended
@@ -327,6 +333,8 @@ def watch(marker: str, lines: IO[str]) -> None:
     if group is not None and sys.platform != "win32":
         with contextlib.suppress(OSError):
             os.killpg(group, signal.SIGKILL)
+    for folder in leftovers:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _RUNNING: set[Background] = set()
@@ -350,15 +358,19 @@ class Background:
     name = "The program"
     """How errors name it: "The MLflow server stopped at start. ..."."""
 
-    def __init__(self, command: list[str], folder: Path, env: dict[str, str], log: Path):
+    def __init__(
+        self, command: list[str], folder: Path, env: dict[str, str], log: Path,
+        leftovers: tuple[Path, ...] = (),
+    ):  # fmt: skip
         """Start ``command`` in ``folder``, with ``env``, its output in ``log``.
 
         The watchdog starts first: should this process die before the command has
-        started, the watchdog still finds it by its marker.
+        started, the watchdog still finds it by its marker. ``leftovers``: folders the
+        watchdog removes if it has to stop the server (see :func:`start_watchdog`).
         """
         self.command, self.log = command, log
         self.marker = uuid.uuid4().hex
-        self.watchdog = start_watchdog(self.marker)
+        self.watchdog = start_watchdog(self.marker, leftovers)
         env = {**env, MARKER: self.marker, OWNER: _this_owner()}
         try:
             self.process = launch(command, folder, env, log)
@@ -484,12 +496,12 @@ class Background:
 
 
 def _watchdog_main(argv: list[str]) -> int:
-    """``--watch MARKER``: be the watchdog of that server (see :func:`watch`)."""
-    if len(argv) != 2 or argv[0] != "--watch":
-        print("usage: background.py --watch MARKER (started by the course's helpers)")
+    """``--watch MARKER [FOLDER...]``: be the watchdog of that server (see :func:`watch`)."""
+    if len(argv) < 2 or argv[0] != "--watch":
+        print("usage: background.py --watch MARKER [FOLDER...] (started by the course's helpers)")
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent to handle
-    watch(argv[1], sys.stdin)
+    watch(argv[1], sys.stdin, tuple(Path(folder) for folder in argv[2:]))
     return 0
 
 

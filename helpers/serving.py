@@ -72,7 +72,7 @@ class ModelServer(Background):
     def __init__(self, url: str, command: list[str], folder: Path, env: dict[str, str], log: Path):
         self.url, self.tmpdir = url, Path(env["TMPDIR"])
         self.startup_seconds = 0.0
-        super().__init__(command, folder, env, log)
+        super().__init__(command, folder, env, log, leftovers=(self.tmpdir,))
 
     @classmethod
     def start(

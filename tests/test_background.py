@@ -85,7 +85,8 @@ def watchdogs_of(marker: str) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter():
         try:
-            if process.cmdline()[-2:] == ["--watch", marker]:
+            command = process.cmdline()
+            if "--watch" in command and command[command.index("--watch") + 1 :][:1] == [marker]:
                 found.append(process)
         except psutil.Error:
             continue
@@ -128,16 +129,29 @@ def start_kernel_like(kind: str, folder: Path, port: int, mark: dict[str, str]):
     return child, marker
 
 
-@pytest.mark.parametrize("kind", list(KERNEL_CODE))
-@pytest.mark.parametrize("how", ending("SIGTERM"))
+@pytest.mark.parametrize(
+    ("kind", "how"),
+    [
+        *((kind, "kill") for kind in KERNEL_CODE),
+        pytest.param("mlflow", "SIGTERM", marks=POSIX_ONLY),
+    ],
+)
 def test_a_server_dies_with_the_kernel_that_started_it(tmp_path, kind, how, request):
-    """A kernel killed (or terminated: Python then runs no exit hook) takes its server down."""
+    """A kernel killed (or terminated: Python then runs no exit hook) takes its server down,
+    and the folders its stop() would have removed. (SIGTERM once: to the watchdog, every way
+    a parent ends is the same closed pipe; the kill of each kind proves each server's part.)"""
     port = free_port(5160)
     with child_mark() as mark:
         child, marker = start_kernel_like(kind, tmp_path, port, mark)
         tree = processes_with_environment(MARKER, marker)
         assert tree and not port_is_free(port)
-        assert len(watchdogs_of(marker)) == 1
+        (watchdog,) = watchdogs_of(marker)
+        leftovers = [
+            Path(folder) for folder in watchdog.cmdline()[watchdog.cmdline().index(marker) + 1 :]
+        ]
+        assert all(folder.is_dir() for folder in leftovers)
+        if kind == "model":
+            assert leftovers, "the model server's copy of its model is the watchdog's to remove"
         scratch = request.config.course_scratch
         seen = {p.pid for p in processes_marked_with(scratch)}
         assert {p.pid for p in tree + watchdogs_of(marker)} <= seen, (
@@ -146,6 +160,7 @@ def test_a_server_dies_with_the_kernel_that_started_it(tmp_path, kind, how, requ
         end_with(child, how)
         child.wait(timeout=30)
         took = assert_gone(marker, port)
+        assert not any(folder.exists() for folder in leftovers), "its folders are removed"
 
     print(f"{kind} gone {took:.1f} s after {how}")
 

@@ -30,7 +30,7 @@ def load(name: str) -> dict:
 
 
 def test_actionlint_finds_nothing():
-    assert [p.name for p in WORKFLOWS] == ["tests.yml", "website.yml"]
+    assert [p.name for p in WORKFLOWS] == ["canary.yml", "tests.yml", "website.yml"]
     result = actionlint(*WORKFLOWS)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -56,7 +56,7 @@ def test_tests_run_on_three_systems_and_every_supported_python():
     assert jobs["linux"]["env"]["COURSE_REQUIRE_ALL_TESTS"] == "1"
 
 
-@pytest.mark.parametrize("name", ["tests.yml", "website.yml"])
+@pytest.mark.parametrize("name", ["canary.yml", "tests.yml", "website.yml"])
 def test_workflows_use_the_readme_commands(name):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     steps = "\n".join(
