@@ -56,7 +56,7 @@ def test_tests_run_on_three_systems_and_every_supported_python():
     assert jobs["linux"]["env"]["COURSE_REQUIRE_ALL_TESTS"] == "1"
 
 
-@pytest.mark.parametrize("name", ["canary.yml", "tests.yml", "website.yml"])
+@pytest.mark.parametrize("name", ["tests.yml", "website.yml"])
 def test_workflows_use_the_readme_commands(name):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     steps = "\n".join(
