@@ -225,6 +225,8 @@ KNOWN_FAILURES = {
     "at the same moment, and finished it: start this one again. ",
     "Online migration expected": "Another server or notebook was creating the same new "
     "database at the same moment, and finished it: start this one again. ",
+    "no such column: spans.": "Another server or notebook was creating the same new database "
+    "at the same moment, and finished it: start this one again. ",
     "Connection refused": "The database server refuses connections: start it, or correct "
     "the host and port in the URI. ",
     "password authentication failed": "The database refused the user name or password: "

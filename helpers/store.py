@@ -12,7 +12,8 @@ badly or not at all.
   All* in that kernel, until it is restarted.
 - Two notebooks creating a new ``mlflow.db`` at the same instant: MLflow 3.17 sets up a new
   store without a lock, and one of them fails deep in alembic ("duplicate column name: step",
-  "table ... already exists", "Online migration expected to match one row").
+  "table ... already exists", "no such column: ...", "Online migration expected to match one
+  row").
 
 For the last two, :func:`install_store_hints` makes a notebook kernel print, under MLflow's
 own traceback, one line that says what happened and what to do. Importing this module installs
@@ -23,25 +24,24 @@ IPython it does nothing.
 from __future__ import annotations
 
 import os
-import sqlite3
 import traceback
 from types import TracebackType
 
 import mlflow
 import sqlalchemy.engine
 import sqlalchemy.exc
-from alembic.util import CommandError
 from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
 
 __all__ = ["end_runs_left_running", "install_store_hints", "store_hint"]
 
 NAMES_SHOWN = 5
 """How many runs :func:`end_runs_left_running` names before it says "and N more"."""
 
-STORE_ERRORS = (MlflowException, sqlalchemy.exc.OperationalError, sqlite3.OperationalError,
-                CommandError)  # fmt: skip
-"""The exception types a store failure surfaces as; every other error is left alone."""
+STORE_ERRORS = (Exception,)
+"""The exception types the hint looks at: all, because a store being made by two processes at
+once fails as MLflow's, SQLAlchemy's, alembic's or even a ``KeyError`` ("No such index: ...").
+Every error is shown as IPython shows it; :func:`store_hint` adds a line only to the known
+store failures."""
 
 READONLY = "attempt to write a readonly database"
 RACE_MESSAGES = (
@@ -49,8 +49,11 @@ RACE_MESSAGES = (
     "already exists",
     "Online migration expected to match one row",
     "database is locked",
+    "no such column",
 )
-"""What two processes setting up one new store at once raise (measured: the first two)."""
+"""What two processes setting up one new store at once raise (measured: the first two, and
+"no such column: spans.dimension_attributes", when one migration reads a column the other
+has not added yet). Only a traceback through MLflow's set-up of a store counts."""
 
 MIGRATION_FRAMES = ("_initialize_tables", "db_migrations")
 """A traceback through MLflow's set-up of a new store names one of these (function or file)."""
@@ -162,7 +165,13 @@ def store_hint(error: BaseException, tb: TracebackType | None = None) -> str | N
     in_setup = any(
         frame.name in MIGRATION_FRAMES or MIGRATION_FRAMES[1] in frame.filename for frame in frames
     )
-    if in_setup and any(message in messages for message in RACE_MESSAGES):
+    # A new store is made in _initialize_tables (an existing one never gets there): the race
+    # shows there in more ways than the messages above (seen too: "Circular dependency
+    # detected"), so any failure but a folder we may not write to is taken for it.
+    creating = any(frame.name == MIGRATION_FRAMES[0] for frame in frames)
+    no_access = READONLY in messages or "unable to open database file" in messages
+    known = any(message in messages for message in RACE_MESSAGES)
+    if (in_setup and known) or (creating and not no_access):
         return (
             f"Two notebooks created {name} at the same moment and collided (MLflow sets up a "
             "new store without a lock); the other one finished it. Run this cell again: "

@@ -82,8 +82,11 @@ def test_two_processes_creating_a_new_store_at_once_lose_nothing(tmp_path):
     for writer in writers:
         _, stderr = writer.communicate(timeout=300)
         if writer.returncode != 0:
-            assert "alembic" in stderr, stderr[-3000:]
-            assert any(message in stderr for message in RACE_MESSAGES), stderr[-3000:]
+            # Made in MLflow's set-up of a new store, where the kernel's hint takes any error
+            # for the race (seen: the RACE_MESSAGES, "Circular dependency detected", "No such
+            # index"); the other writer then finished the store.
+            assert "_initialize_tables" in stderr, stderr[-3000:]
+            assert any(message in stderr for message in RACE_MESSAGES) or "alembic" in stderr
             failed.append(writer.args[-1])
     for name in failed:  # the documented fix: run it again, one after the other
         rerun = subprocess.run([sys.executable, "-c", WRITER, name], cwd=tmp_path,
