@@ -278,14 +278,7 @@ def test_question_6_scores_the_champion_on_march_whatever_its_input(capsys, home
     for odd in ODD_INPUTS:
         assert hint(verdict(capsys, check_question_6, odd)), odd
 
-    pipeline = Pipeline([
-        ("route", ColumnTransformer([("PU_DO", OneHotEncoder(handle_unknown="ignore"), ["PU_DO"])],
-                                    remainder="passthrough")),
-        ("ridge", Ridge(alpha=1.0, tol=1e-8)),
-    ]).fit(train[FEATURES], train["duration"])  # fmt: skip
-    register_champion(pipeline, train[FEATURES])  # notebook 07's way: a DataFrame pipeline
-    rmse = root_mean_squared_error(march["duration"], pipeline.predict(march[FEATURES]))
-    assert correct(verdict(capsys, check_question_6, round(rmse, 3)))
+    rmse = assert_a_pipeline_champion_is_scored(capsys, train, march)
 
     renamed = train[FEATURES].rename(columns={"trip_distance": "miles"})
     register_champion(Ridge().fit(renamed[["miles"]], train["duration"]), renamed[["miles"]])
@@ -295,6 +288,20 @@ def test_question_6_scores_the_champion_on_march_whatever_its_input(capsys, home
     narrow = Ridge().fit(X_train[:, :5], train["duration"].values)  # trained on 5 columns
     register_champion(narrow, X_val[:, :5])
     assert hint(verdict(capsys, check_question_6, 6.3), "could not predict March's trips")
+
+
+def assert_a_pipeline_champion_is_scored(capsys, train, march) -> float:
+    """A DataFrame pipeline champion (notebook 07's way) trained on ``train``: its RMSE on
+    ``march`` is accepted. Returns that RMSE."""
+    pipeline = Pipeline([
+        ("route", ColumnTransformer([("PU_DO", OneHotEncoder(handle_unknown="ignore"), ["PU_DO"])],
+                                    remainder="passthrough")),
+        ("ridge", Ridge(alpha=1.0, tol=1e-8)),
+    ]).fit(train[FEATURES], train["duration"])  # fmt: skip
+    register_champion(pipeline, train[FEATURES])
+    rmse = root_mean_squared_error(march["duration"], pipeline.predict(march[FEATURES]))
+    assert correct(verdict(capsys, check_question_6, round(rmse, 3)))
+    return rmse
 
 
 @pytest.mark.parametrize("cohort", OTHER_COHORTS)
@@ -317,14 +324,7 @@ def test_question_6_scores_the_champion_on_the_cohorts_march(capsys, homework, c
         assert hint(verdict(capsys, check_question_6, round(on_val, 3)), "not the champion's")
 
     train = cohort_months(cohort)[0]
-    pipeline = Pipeline([
-        ("route", ColumnTransformer([("PU_DO", OneHotEncoder(handle_unknown="ignore"), ["PU_DO"])],
-                                    remainder="passthrough")),
-        ("ridge", Ridge(alpha=1.0, tol=1e-8)),
-    ]).fit(train[FEATURES], train["duration"])  # fmt: skip
-    register_champion(pipeline, train[FEATURES])  # notebook 07's way: a DataFrame pipeline
-    rmse = root_mean_squared_error(march["duration"], pipeline.predict(march[FEATURES]))
-    assert correct(verdict(capsys, check_question_6, round(rmse, 3)))
+    assert_a_pipeline_champion_is_scored(capsys, train, march)
 
 
 @pytest.mark.notebooks
