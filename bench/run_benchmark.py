@@ -11,12 +11,16 @@ One run, on one machine, so the numbers compare with each other:
    infer the package requirements;
 3. 1,000 metric values logged one call at a time against one batched call, on SQLite;
 4. the peak memory of a notebook kernel and of the MLflow UI's process tree;
-5. the notebooks that train, on months of real size (76,000 trips): time and kernel memory.
+5. the notebooks that train, on months of real size (76,000 trips): time and kernel memory;
+6. ``--targets``: the speed targets of docs/PERFORMANCE.md measured side by side in one run
+   (the floor, each notebook alone, the whole course in one folder, a helper-started
+   tracking server's ``/health``, and a learner's first minute with uv), each marked met or not.
 
     python bench/run_benchmark.py              # about 10 minutes on 2 cores
     python bench/run_benchmark.py --repeat 1   # quicker, noisier
     python bench/run_benchmark.py --real-size-only   # only 5, about 5 minutes
     python bench/run_benchmark.py --notebooks-only   # only 1, about 12 minutes
+    python bench/run_benchmark.py --targets          # only 6, about 8 minutes (--repeat 1: 4)
 
 Results are printed as Markdown; docs/PERFORMANCE.md holds the last measured ones.
 Linux (and macOS) only: peak memory comes from ``resource.getrusage``.
@@ -240,6 +244,80 @@ def _rss(process: psutil.Process) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+# 6. The speed targets, side by side
+
+TARGETS = {"course": 90.0, "notebook": 3.0, "server notebook": 4.0, "first minute": 30.0,
+           "health": 4.0}  # fmt: skip
+"""Seconds (or times the floor) of each target of docs/PERFORMANCE.md."""
+SERVER_NOTEBOOKS = ("09", "10", "11")
+"""The notebooks that start servers: they may take up to 4x the floor instead of 3x."""
+
+HEALTH_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import mlflow
+    from helpers.server import MlflowServer, free_port
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    mlflow.set_experiment("health")  # the store exists, as in a notebook that starts a server
+    seconds = []
+    for _ in range(int(sys.argv[1])):
+        start = time.perf_counter()
+        server = MlflowServer.start("sqlite:///mlflow.db", port=free_port(5000))
+        seconds.append(time.perf_counter() - start)
+        server.stop()
+    print(json.dumps(seconds))
+    """
+)
+
+
+def bench_server_health(repeat: int) -> list[float]:
+    """Seconds from ``MlflowServer.start`` to ``/health`` answering, in a warm process.
+
+    Warm: MLflow is imported and the store exists, as in notebooks 09 and 10 when they start
+    their servers; a first start of the machine (cold disk cache) is not what is measured.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-health-") as folder:
+        out = subprocess.run(
+            [sys.executable, "-c", HEALTH_SCRIPT, str(repeat + 1)], cwd=folder,
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        ).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])[1:]  # the first start warms the disk cache
+
+
+def print_targets(rows: list, floor: float, course: float, health: list[float],
+                  first_minute: dict[str, float] | None) -> None:  # fmt: skip
+    """The targets table: what each target asks, what was measured, and whether it is met."""
+
+    def met(ok: bool) -> str:
+        return "yes" if ok else "**no**"
+
+    print("## Targets, measured side by side in one run\n")
+    print("| target | measured | met? |")
+    print("|---|---|---|")
+    print(f"| the whole course in one folder under {TARGETS['course']:.0f} s | {course:.1f} s "
+          f"| {met(course < TARGETS['course'])} |")  # fmt: skip
+    for name, seconds, _ in rows:
+        limit = TARGETS["server notebook" if name[:2] in SERVER_NOTEBOOKS else "notebook"]
+        ratio = seconds / floor
+        print(f"| {name} at most {limit:.0f}x the floor ({floor:.1f} s) | {seconds:.1f} s, "
+              f"{ratio:.1f}x | {met(ratio <= limit)} |")  # fmt: skip
+    median = statistics.median(health)
+    print(
+        f"| a helper-started tracking server answers `/health` within {TARGETS['health']:.0f} s "
+        f"| {median:.1f} s (median of {len(health)}) | {met(median <= TARGETS['health'])} |"
+    )
+    if first_minute is not None:
+        total = sum(first_minute.values())
+        steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in first_minute.items())
+        print(
+            f"| a learner's first minute with uv (warm cache) under {TARGETS['first minute']:.0f}"
+            f" s | {total:.1f} s ({steps}) | {met(total < TARGETS['first minute'])} |"
+        )
+    print()
+
+
+# ---------------------------------------------------------------------------------------
 # 5. A month of real size
 
 
@@ -305,7 +383,24 @@ def main() -> int:
     parser.add_argument(
         "--notebooks-only", action="store_true", help="only section 1: the notebooks' times"
     )
+    parser.add_argument(
+        "--targets", action="store_true", help="only section 6: the speed targets, met or not"
+    )
+    parser.add_argument("--no-first-minute", action="store_true", help="with --targets: skip it")
     args = parser.parse_args()
+    if args.targets:
+        rows, floor, course, course_folder = bench_notebooks(args.repeat)
+        shutil.rmtree(course_folder, ignore_errors=True)
+        health = bench_server_health(args.repeat)
+        first = None
+        if not args.no_first_minute:
+            from first_minute import first_minute
+
+            first_minute("uv")  # warms uv's cache, as on a learner's second course or laptop
+            first = first_minute("uv")
+        print_targets(rows, floor, course, health, first)
+        print_notebooks(rows, floor, course, args.repeat)
+        return 0
     if args.real_size_only:
         print_real_size(bench_real_size())
         return 0
