@@ -259,6 +259,7 @@ class MlflowServer(Background):
         timeout: float = 180,
         log: str | Path | None = None,
         env: dict[str, str] | None = None,
+        allowed_hosts: list[str] | None = None,
     ) -> MlflowServer:
         """Start the server on 127.0.0.1 and return once it answers.
 
@@ -275,6 +276,12 @@ class MlflowServer(Background):
         where a proxying server stores them (clients upload to the server);
         ``default_artifact_root`` with ``serve_artifacts=False`` makes clients write to
         that location themselves, with their own credentials (notebook 10 shows both).
+
+        ``allowed_hosts`` (``--allowed-hosts``): the ``Host`` headers the server answers
+        besides its own address, for a server reached under another name, each as the header
+        reads, port included (``"mlflow.example.com:5000"``; ``*`` is a wildcard). MLflow's
+        list replaces its defaults (loopback and private addresses), so this server's own
+        ``127.0.0.1`` and ``localhost`` on its port are added: its clients here keep working.
         """
         folder = Path(folder)
         if ui:
@@ -293,6 +300,9 @@ class MlflowServer(Background):
             command += ["--default-artifact-root", default_artifact_root]
         if not serve_artifacts:
             command += ["--no-serve-artifacts"]
+        if allowed_hosts:
+            own = [f"{LOCALHOST}:{port}", f"localhost:{port}"]
+            command += ["--allowed-hosts", ",".join([*allowed_hosts, *own])]
         # The course uses no background jobs (they serve GenAI evaluation): without them
         # the server starts faster, as 2 processes instead of 10.
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}

@@ -62,6 +62,7 @@ def test_server_command_accepts_the_solution_its_spellings_and_refuses_the_empty
         "mlflow server --backend-store-uri sqlite:///server.db",  # 127.0.0.1:5000 are defaults
         "mlflow server --backend-store-uri=sqlite:///server.db -h localhost -p 5000",
         "mlflow server --port 5000 --backend-store-uri 'sqlite:///server.db'",
+        f"{FIXED} --allowed-hosts 'localhost:*,127.0.0.1:*'",  # the defaults' loopback names
     ):
         assert correct(verdict(capsys, check_server_command, spelling)), spelling
     assert hint(verdict(capsys, check_server_command, None), "write the whole command")
@@ -75,6 +76,12 @@ def test_server_command_accepts_the_solution_its_spellings_and_refuses_the_empty
         ("mlflow server --backend-store-uri sqlite:///server.db -h 0.0.0.0", "beyond this machine"),
         ("mlflow server --backend-store-uri sqlite:///server.db --host=0.0.0.0", "beyond this"),
         ("mlflow server --backend-store-uri sqlite:///server.db --host 192.168.1.5", "beyond"),
+        # what the remote-machine section may suggest, misread: a name check is no wall
+        (f"{FIXED} --host 0.0.0.0 --allowed-hosts ec2-203-0-113-10.compute-1.amazonaws.com:5000",
+         "checks only the name"),
+        ("mlflow server --backend-store-uri sqlite:///server.db -h 0.0.0.0 --allowed-hosts '*'",
+         "checks only the name"),
+        (f"{FIXED} --allowed-hosts '*'", "turns off the host check"),
         # another database, another port, the option dropped
         ("mlflow server --backend-store-uri sqlite:////server.db", "keep the same database"),
         ("mlflow server --backend-store-uri sqlite:///mlflow.db", "keep the same database"),

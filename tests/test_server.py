@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -322,3 +323,68 @@ def test_the_command_line_fails_with_one_line_that_names_the_fix(tmp_path, prepa
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Cannot start the MLflow UI:") and fix in lines[0]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+INVALID_HOST = "Invalid Host header - possible DNS rebinding attack detected"
+"""MLflow 3's answer (403) to a request addressed to a name it does not serve."""
+
+
+def addressed_to(url: str, host: str) -> tuple[int, str]:
+    """Status and body of an API call to ``url`` whose ``Host`` header names ``host``.
+
+    Why a forged header: it is what a browser sends for a server reached under a public
+    name (``ec2-...amazonaws.com:5000``), or a page that rebinds its own name to 127.0.0.1.
+    """
+    search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
+    request = urllib.request.Request(search, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def listening_addresses(server: MlflowServer) -> set[str]:
+    """The addresses the server's processes listen on, as the operating system sees them."""
+    return {
+        c.laddr.ip
+        for p in server.processes()
+        for c in p.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    }
+
+
+def test_a_server_started_the_course_way_is_for_this_machine_and_its_names_only(tmp_path):
+    """Notebook 09's server: on 127.0.0.1, never 0.0.0.0, and MLflow 3's host check refuses
+    a name that is not loopback or private, such as the public name of a cloud machine."""
+    port = free_port(5081)
+    with MlflowServer.start("sqlite:///x.db", folder=tmp_path, port=port) as server:
+        command = server.command
+        assert command[command.index("--host") + 1] == "127.0.0.1"
+        assert "0.0.0.0" not in command and "--allowed-hosts" not in command
+        assert listening_addresses(server) == {"127.0.0.1"}
+        for own in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            status, body = addressed_to(server.url, own)
+            assert status == 200 and '"experiments"' in body, (own, status, body)
+        for foreign in ("mlflow.example.com", "ec2-203-0-113-10.compute-1.amazonaws.com:5000"):
+            assert addressed_to(server.url, foreign) == (403, INVALID_HOST), foreign
+
+
+def test_allowed_hosts_admits_the_names_listed_and_keeps_loopback(tmp_path):
+    """`--allowed-hosts` for a team's public name: that name (port included) answers; this
+    machine's own address still does (MLflow's list replaces its defaults, the helper adds
+    it back); other names, and the name without its port, are still refused."""
+    port = free_port(5082)
+    public = f"mlflow.example.com:{port}"
+    with MlflowServer.start(
+        "sqlite:///x.db", folder=tmp_path, port=port, allowed_hosts=[public]
+    ) as server:
+        assert listening_addresses(server) == {"127.0.0.1"}, "a name is not an address"
+        for allowed in (public, f"127.0.0.1:{port}", f"localhost:{port}"):
+            status, body = addressed_to(server.url, allowed)
+            assert status == 200 and '"experiments"' in body, (allowed, status, body)
+        for refused in ("mlflow.example.com", f"other.example.com:{port}"):
+            assert addressed_to(server.url, refused) == (403, INVALID_HOST), refused
+        assert [e.name for e in mlflow.MlflowClient(server.url).search_experiments()] == [
+            "Default"
+        ], "the course's own client, on 127.0.0.1, still works"

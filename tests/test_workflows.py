@@ -2,7 +2,8 @@
 
 They cannot run here, so they are checked: actionlint finds syntax, expression and
 deprecated-action errors; the tests below check they cover Linux, macOS and Windows on every
-supported Python, install with the README's commands and require every test on Linux.
+supported Python, install with the README's commands, open the UI with its command on Windows,
+and require every test on Linux.
 """
 
 from __future__ import annotations
@@ -65,3 +66,37 @@ def test_workflows_use_the_readme_commands(name):
     assert "pip install -r requirements.txt" in steps
     command = "python -m pytest" if name == "tests.yml" else "python -m sphinx -b html"
     assert command in steps and command in readme
+
+
+def readme_ui_commands() -> list[str]:
+    """The README's *Open the MLflow UI* commands, by line: ``cd notebooks``, ``mlflow ui ...``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**Open the MLflow UI**", 1)[1].split("```bash\n", 1)[1].split("```")[0]
+    return [line.strip() for line in block.splitlines() if line.strip()]
+
+
+def test_windows_opens_the_ui_with_the_readme_command_and_the_mlflow_executable():
+    """The README's exact UI command on Windows, with the ``mlflow`` found on PATH (the
+    ``mlflow.exe`` pip writes), from ``notebooks/``: in the background, polled until it
+    answers at the README's address, then stopped with its whole process tree."""
+    commands = readme_ui_commands()
+    assert commands[0] == "cd notebooks" and commands[1].startswith("mlflow ui "), commands
+    job = load("tests.yml")["jobs"]["macos-windows"]
+    assert "windows-latest" in job["strategy"]["matrix"]["os"]
+    assert job["defaults"]["run"]["shell"] == "bash"
+    windows = [s for s in job["steps"] if s.get("if") == "runner.os == 'Windows'"]
+    assert len(windows) == 1, "one step opens the UI, on Windows only"
+    step = windows[0]
+    lines = [line.split("#")[0].strip() for line in step["run"].splitlines()]
+    where = lines.index(commands[0])
+    started = [n for n, line in enumerate(lines) if line.startswith(commands[1] + " ")]
+    assert len(started) == 1 and started[0] > where, "the README's command, from notebooks/"
+    assert lines[started[0]].endswith("&"), "in the background"
+    assert not any("python -m mlflow" in line for line in lines), "the executable, not -m"
+    assert any(line.startswith("source .venv/Scripts/activate") for line in lines[:where])
+    assert "http://127.0.0.1:5000" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert any("curl -sf http://127.0.0.1:5000/health" in line for line in lines[started[0] :])
+    assert any(line.startswith("taskkill /F /T /PID") for line in lines), "stopped, whole tree"
+    assert step["env"]["MSYS_NO_PATHCONV"] == "1", "Git Bash must not rewrite sqlite:///..."
+    steps = [s.get("name", "") for s in job["steps"]]
+    assert steps.index(step["name"]) > steps.index("Install the course (the README's command)")

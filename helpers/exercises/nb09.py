@@ -91,9 +91,20 @@ def check_server_command(command: object) -> str:
         sqlite_path(uri) == Path("server.db"),
         "keep the same database: the file server.db, next to the notebook.",
     )
+    if options["host"] not in (LOCALHOST, "localhost") and options.get("allowed_hosts"):
+        raise Hint(
+            "`--allowed-hosts` checks only the name a request is addressed to, not who sends "
+            "it: the server still listens beyond this machine. Keep it on this machine (the team "
+            "reaches it through `ssh -L`)."
+        )
     require(
         options["host"] in (LOCALHOST, "localhost"),
         "the server still listens beyond this machine: see the security defaults above.",
+    )
+    require(
+        options.get("allowed_hosts") != "*",
+        "`--allowed-hosts '*'` turns off the host check that keeps web pages from reaching the "
+        "server (DNS rebinding): leave it out.",
     )
     require(options["port"] == 5000, "keep the port of the teammate's command.")
     return "the URI names the file server.db, and the server listens on this machine only."
