@@ -28,8 +28,6 @@ import traceback
 from types import TracebackType
 
 import mlflow
-import sqlalchemy.engine
-import sqlalchemy.exc
 from mlflow.entities import Run
 
 __all__ = ["end_runs_left_running", "install_store_hints", "store_hint"]
@@ -124,6 +122,8 @@ def _database(uri: str) -> str | None:
     """The file of a ``sqlite:`` tracking URI, as written in it; None for other stores."""
     if not uri.startswith("sqlite:"):
         return None
+    import sqlalchemy.engine  # here: only after an error; a notebook on a server never needs it
+
     database = sqlalchemy.engine.make_url(uri).database or None
     if database and database.startswith("file:"):  # sqlite:///file:mlflow.db?mode=ro&uri=true
         database = database.removeprefix("file:").split("?")[0]

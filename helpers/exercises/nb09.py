@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 import mlflow
-from mlflow.cli import server as server_command
 from mlflow.exceptions import MlflowException
 
 from helpers.exercises import Hint, checker, require
@@ -64,6 +63,10 @@ def _parse(command: str) -> dict[str, object]:
         words[:2] == ["mlflow", "server"],
         "write the whole command as a string, starting with `mlflow server`.",
     )
+    # Imported here, not at the top: MLflow's command line costs seconds to import, and the
+    # notebook imports this module for its first exercise too.
+    from mlflow.cli import server as server_command
+
     try:
         return server_command.make_context("server", words[2:]).params
     except click.ClickException as error:

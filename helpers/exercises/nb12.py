@@ -14,7 +14,6 @@ import os
 from dataclasses import dataclass
 
 import mlflow
-from mlflow.cli import server as server_command
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import Ridge
@@ -184,6 +183,8 @@ def check_question_3(answer: int | None) -> str:
 def check_question_4(answer: str | None) -> str:
     """The `mlflow server` option for where a server stores the artifacts it proxies."""
     require(answer, "put the option's name in `answer_4`, for example 'some-option'.")
+    from mlflow.cli import server as server_command  # here: MLflow's command line is slow to import
+
     options = {o.lstrip("-") for p in server_command.params for o in p.opts}
     flag = str(answer).strip().lstrip("-")
     require(
