@@ -231,8 +231,8 @@ QUIZZES: dict[str, list[Question]] = {
             Option(
                 "It stays `RUNNING` until you end it by hand.",
                 "the `with` block ends the run even when an exception escapes. A run stays "
-                "`RUNNING` only when the process dies inside it (a kernel stopped mid-cell; "
-                "notebook 05 cleans such runs up).",
+                "`RUNNING` when the process dies inside it, as a kernel stopped mid-cell does "
+                "(notebook 05 cleans such runs up).",
             ),
             Option(
                 "MLflow deletes the run, so that no half-made run shows in the UI.",
@@ -489,7 +489,7 @@ QUIZZES: dict[str, list[Question]] = {
             Option(
                 "MLflow starts a run for that fit, records it, and ends it.",
                 "handy in a hurry, surprising when unexpected: `mlflow.last_active_run()` finds "
-                "that run. `mlflow.sklearn.autolog(disable=True)` turns this off.",
+                "that run. Open a run yourself to choose where a fit is recorded.",
             ),
             Option(
                 "It raises an error, since there is no active run.",
