@@ -574,8 +574,8 @@ QUIZZES: dict[str, list[Question]] = {
     ],
     "08": [
         question(
-            "An older tutorial marks a version as production with "
-            '`transition_model_version_stage(name, version, "Production")`. What does this '
+            "An older tutorial marks a version as production: it moves the version to the stage "
+            '`"Production"` with `MlflowClient.transition_model_version_stage`. What does this '
             "course do on MLflow 3?",
             "b",
             Option(

@@ -431,7 +431,8 @@ def quiz_problems(notebook_cells: list[dict], number: str) -> list[str]:
     tagged = [i for i, c in enumerate(notebook_cells) if QUIZ_TAG in c["metadata"].get("tags", [])]
     if len(tagged) != 2 or tagged[1] != tagged[0] + 1:
         return [f"{len(tagged)} cells tagged {QUIZ_TAG!r}, two in a row wanted"]
-    questions, answer, following = notebook_cells[tagged[0] : tagged[1] + 2]
+    questions, answer = notebook_cells[tagged[0] : tagged[1] + 1]
+    following = notebook_cells[tagged[1] + 1] if tagged[1] + 1 < len(notebook_cells) else None
     found = []
     if questions["cell_type"] != "markdown" or not source(questions).startswith(
         "## Check your understanding"
@@ -442,7 +443,7 @@ def quiz_problems(notebook_cells: list[dict], number: str) -> list[str]:
         found.append(f'the answer cell must call quiz("{number}", q1=None, ...)')
     elif not stdout(answer).startswith("No answer yet: "):
         found.append("the answer cell's stored output must say how to answer")
-    if not source(following).startswith("## Summary"):
+    if following is None or not source(following).startswith("## Summary"):
         found.append("the quiz must come right before the summary")
     return found
 
