@@ -416,3 +416,60 @@ def test_exercises_say_that_run_all_never_runs_the_solutions(notebook):
     intro = " ".join(text[start : text.index("### ", start)].split())
     assert "*Run All* never runs the solutions" in intro
     assert "copy its code into the answer cell" in intro
+
+
+QUIZ_TAG = "quiz"
+QUIZ_CALL = re.compile(r'^quiz\("(\d\d)"(?:, q\d=None)+\)$', re.M)
+"""The answer cell as tools/insert_quizzes.py writes it: every answer None."""
+
+
+def quiz_problems(notebook_cells: list[dict], number: str) -> list[str]:
+    """Where a lesson's quiz is not in place: right before "## Summary", its questions (a
+    markdown cell headed "## Check your understanding") then its answer cell, tagged ``quiz``
+    (tools/insert_quizzes.py writes both from helpers/quizzes.py), run with no answer, so that
+    it says how to answer and nothing more (tests/test_quizzes.py checks what it says)."""
+    tagged = [i for i, c in enumerate(notebook_cells) if QUIZ_TAG in c["metadata"].get("tags", [])]
+    if len(tagged) != 2 or tagged[1] != tagged[0] + 1:
+        return [f"{len(tagged)} cells tagged {QUIZ_TAG!r}, two in a row wanted"]
+    questions, answer = notebook_cells[tagged[0] : tagged[1] + 1]
+    following = notebook_cells[tagged[1] + 1] if tagged[1] + 1 < len(notebook_cells) else None
+    found = []
+    if questions["cell_type"] != "markdown" or not source(questions).startswith(
+        "## Check your understanding"
+    ):
+        found.append("the first quiz cell must be the questions' markdown")
+    called = QUIZ_CALL.findall(source(answer)) if answer["cell_type"] == "code" else []
+    if called != [number]:
+        found.append(f'the answer cell must call quiz("{number}", q1=None, ...)')
+    elif not stdout(answer).startswith("No answer yet: "):
+        found.append("the answer cell's stored output must say how to answer")
+    if following is None or not source(following).startswith("## Summary"):
+        found.append("the quiz must come right before the summary")
+    return found
+
+
+@by_name
+def test_lesson_notebooks_check_understanding_before_the_summary(notebook):
+    number = notebook.name[:2]
+    if "01" <= number <= "11":
+        assert quiz_problems(cells(notebook), number) == []
+    else:
+        assert not any(QUIZ_TAG in c["metadata"].get("tags", []) for c in cells(notebook))
+
+
+def test_the_quiz_placement_check_bites():
+    [lesson] = [nb for nb in NOTEBOOKS if nb.name.startswith("04_")]
+    good = cells(lesson)
+    assert quiz_problems(good, "04") == []
+    at = next(i for i, c in enumerate(good) if QUIZ_TAG in c["metadata"].get("tags", []))
+    unanswered = json.loads(json.dumps(good))
+    unanswered[at + 1]["outputs"] = []
+    for broken in (
+        good[:at] + good[at + 2 :],  # no quiz
+        good[: at + 1] + good[at + 2 :],  # the answer cell removed
+        good[:at] + good[at + 2 :] + good[at : at + 2],  # after the summary
+        good[:at] + good[at : at + 2][::-1] + good[at + 2 :],  # answers before questions
+        unanswered,  # never run
+    ):
+        assert quiz_problems(broken, "04"), "a misplaced quiz passed"
+    assert quiz_problems(good, "05"), "another notebook's quiz passed"
