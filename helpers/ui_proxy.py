@@ -146,8 +146,23 @@ def serve_error(port: int, message: str) -> None:
     with http.server.ThreadingHTTPServer((LOCALHOST, port), Explain) as server:
         server.timeout = PARENT_CHECK_SECONDS
         parent = psutil.Process(os.getppid())
-        while parent.is_running():  # JupyterLab killed: end too
+        while parent_alive(parent):  # JupyterLab killed: end too
             server.handle_request()
+
+
+def parent_alive(parent: psutil.Process) -> bool:
+    """True while ``parent`` (JupyterLab) runs.
+
+    Why more than ``is_running``: a killed JupyterLab whose own parent has not yet collected
+    it is a zombie, which psutil counts as running; on POSIX its children are handed to
+    another parent at once, so ``getppid`` says it first (Windows never changes it).
+    """
+    if sys.platform != "win32" and os.getppid() != parent.pid:
+        return False
+    try:
+        return parent.is_running() and parent.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def wait_for(server: MlflowServer) -> int:
@@ -159,7 +174,7 @@ def wait_for(server: MlflowServer) -> int:
     """
     parent = psutil.Process(os.getppid())
     try:
-        while parent.is_running():
+        while parent_alive(parent):
             try:
                 server.process.wait(timeout=PARENT_CHECK_SECONDS)
             except Exception:  # TimeoutExpired: still running
