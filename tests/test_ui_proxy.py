@@ -38,7 +38,7 @@ from jupyterlab_session import LAB_VIEWPORT, jupyter_lab
 from notebook_runs import ROOT
 
 from helpers import ui_proxy
-from helpers.background import listeners
+from helpers.background import answers_health, listeners
 from helpers.server import free_port
 
 HOST = "course.example.test"  # a name that is not localhost, as Codespaces' or a hub's
@@ -142,6 +142,38 @@ def test_a_store_it_cannot_serve_gets_a_page_that_says_why(tmp_path):
     assert "Cannot start the MLflow UI" in stderr
 
 
+def test_a_new_store_is_made_as_a_notebook_makes_it_and_sigterm_ends_all(tmp_path):
+    """No notebook has run: the UI creates the store, its Default experiment's artifacts in
+    notebooks/mlruns (as notebook 01 prints), and ends with every process on SIGTERM (how
+    jupyter-server-proxy stops it when JupyterLab stops)."""
+    import mlflow
+
+    course = tmp_path / "course"
+    course.mkdir()
+    env = {**os.environ, **course_copy(course)}
+    (course / "notebooks").mkdir()
+    port = free_port(5000)
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "helpers.ui_proxy", "--port", str(port)], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not answers_health(f"http://127.0.0.1:{port}"):
+            assert ui.poll() is None and time.monotonic() < deadline, ui.communicate()
+            time.sleep(0.5)
+        tree = psutil.Process(ui.pid).children(recursive=True)
+        assert any("mlflow" in p.cmdline()[1:3] for p in tree), [p.cmdline() for p in tree]
+    finally:
+        ui.send_signal(signal.SIGTERM)
+        ui.communicate(timeout=60)
+    _, alive = psutil.wait_procs(tree, timeout=20)
+    assert alive == [], [p.cmdline() for p in alive]
+    client = mlflow.MlflowClient(f"sqlite:///{course / 'notebooks' / 'mlflow.db'}")
+    default = client.get_experiment("0")
+    assert Path(default.artifact_location) == course / "notebooks" / "mlruns" / "0"
+
+
 @contextlib.contextmanager
 def chromium_as(host: str) -> Iterator[object]:
     """Debian's Chromium, in which ``host`` is this machine (as tests/browser.py's otherwise)."""
@@ -176,9 +208,7 @@ def lab(tmp_path_factory):
         yield f"http://{HOST}:{port}", token, process
 
 
-pytestmark = pytest.mark.notebooks
-
-
+@pytest.mark.notebooks
 def test_the_tile_opens_the_ui_with_the_runs_of_a_notebook(lab):
     url, token, _ = lab
     with chromium_as(HOST) as browser:
@@ -231,6 +261,7 @@ def search_experiments(url: str, token: str, method: str = "POST") -> list[str]:
         return [e["name"] for e in json.load(response)["experiments"]]
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("method", ["POST", "GET"])
 def test_the_api_answers_through_the_proxy_to_a_foreign_host(lab, method):
     url, token, _ = lab
@@ -238,6 +269,7 @@ def test_the_api_answers_through_the_proxy_to_a_foreign_host(lab, method):
     assert sorted(names) == ["Default", "nyc-taxi-experiment"]
 
 
+@pytest.mark.notebooks
 def test_the_ui_port_itself_still_refuses_a_foreign_host(lab):
     """MLflow's DNS-rebinding guard stays on: only JupyterLab's proxy is let through."""
     url, token, process = lab
@@ -253,6 +285,7 @@ def test_the_ui_port_itself_still_refuses_a_foreign_host(lab):
     assert refused.value.code == 403
 
 
+@pytest.mark.notebooks
 def test_nothing_outlives_a_killed_jupyterlab(lab):
     """``kill -9`` of JupyterLab: no hook runs, yet the UI and its watchdog end (the last test)."""
     url, token, process = lab
