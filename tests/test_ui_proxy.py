@@ -115,7 +115,7 @@ def test_a_store_it_cannot_serve_gets_a_page_that_says_why(tmp_path):
     """Not a database: the tile's tab says so (503), instead of "could not start in time"."""
     course = tmp_path / "course"
     course.mkdir()
-    env = {**os.environ, **course_copy(course)}
+    env = {**os.environ, **course_copy(course), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     (course / "notebooks").mkdir()
     (course / "notebooks" / "mlflow.db").write_text("not a database")
     port = free_port(5000)
@@ -150,7 +150,7 @@ def test_a_new_store_is_made_as_a_notebook_makes_it_and_sigterm_ends_all(tmp_pat
 
     course = tmp_path / "course"
     course.mkdir()
-    env = {**os.environ, **course_copy(course)}
+    env = {**os.environ, **course_copy(course), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     (course / "notebooks").mkdir()
     port = free_port(5000)
     ui = subprocess.Popen(
@@ -172,6 +172,8 @@ def test_a_new_store_is_made_as_a_notebook_makes_it_and_sigterm_ends_all(tmp_pat
     client = mlflow.MlflowClient(f"sqlite:///{course / 'notebooks' / 'mlflow.db'}")
     default = client.get_experiment("0")
     assert Path(default.artifact_location) == course / "notebooks" / "mlruns" / "0"
+    assert (tmp_path / "runtime" / "mlflow-ui.log").is_file(), "its log is Jupyter's, not a file"
+    assert not list((course / "notebooks").glob("*.log")), "no log among the learner's files"
 
 
 @contextlib.contextmanager
@@ -245,20 +247,26 @@ def test_the_tile_opens_the_ui_with_the_runs_of_a_notebook(lab):
     assert refused == []
 
 
-def search_experiments(url: str, token: str, method: str = "POST") -> list[str]:
-    """The UI's own experiment search, through /mlflow/, from a page of ``url``'s origin."""
-    address = f"{url}/mlflow/ajax-api/2.0/mlflow/experiments/search"
-    body = json.dumps({"max_results": 100}).encode() if method == "POST" else None
-    if method == "GET":
-        address += "?max_results=100"
+def proxied(url: str, token: str, path: str, body: dict | None = None) -> bytes:
+    """``path`` of the UI, through /mlflow/, as a page of ``url``'s origin asks for it."""
     port = url.rsplit(":", 1)[1]
     request = urllib.request.Request(
-        address.replace(HOST, "127.0.0.1"), data=body, method=method,
+        f"http://127.0.0.1:{port}/mlflow/{path}", data=body and json.dumps(body).encode(),
         headers={"Host": f"{HOST}:{port}", "Origin": url, "Content-Type": "application/json",
                  "Authorization": f"token {token}"},
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=120) as response:
-        return [e["name"] for e in json.load(response)["experiments"]]
+        return response.read()
+
+
+def search_experiments(url: str, token: str, method: str = "POST") -> list[str]:
+    """The UI's own experiment search (POST, as its page sends it, or GET), through /mlflow/."""
+    path = "ajax-api/2.0/mlflow/experiments/search"
+    if method == "POST":
+        found = proxied(url, token, path, {"max_results": 100})
+    else:
+        found = proxied(url, token, f"{path}?max_results=100")
+    return [e["name"] for e in json.loads(found)["experiments"]]
 
 
 @pytest.mark.notebooks
@@ -267,6 +275,26 @@ def test_the_api_answers_through_the_proxy_to_a_foreign_host(lab, method):
     url, token, _ = lab
     names = search_experiments(url, token, method)
     assert sorted(names) == ["Default", "nyc-taxi-experiment"]
+
+
+@pytest.mark.notebooks
+def test_a_runs_artifacts_show_through_the_proxy(lab):
+    """Notebook 03's run lists its artifacts (in notebooks/mlruns), and the UI serves them."""
+    url, token, _ = lab
+    api = "ajax-api/2.0/mlflow"
+    [experiment] = json.loads(
+        proxied(url, token, f"{api}/experiments/get-by-name?experiment_name=nyc-taxi-experiment")
+    ).values()
+    search = {"experiment_ids": [experiment["experiment_id"]],
+              "filter": "tags.mlflow.runName = 'linear-regression-baseline'"}  # fmt: skip
+    [run] = json.loads(proxied(url, token, f"{api}/runs/search", search))["runs"]
+    run_id = run["info"]["run_id"]
+    listing = json.loads(proxied(url, token, f"{api}/artifacts/list?run_id={run_id}"))
+    files = [f["path"] for f in listing["files"] if not f["is_dir"]]
+    assert files, listing
+    served = proxied(url, token, f"get-artifact?path={files[0]}&run_id={run_id}")
+    run_folder = Path(run["info"]["artifact_uri"].removeprefix("file://"))
+    assert served == (run_folder / files[0]).read_bytes()
 
 
 @pytest.mark.notebooks
