@@ -126,8 +126,8 @@ def serve_error(port: int, message: str) -> None:
     page = (
         "<!doctype html><title>MLflow UI: cannot start</title>"
         f"<h1>The MLflow UI cannot start</h1><p>{html.escape(message)}</p>"
-        "<p>Fix that, then restart JupyterLab (or stop this page's process) and open the "
-        "tile again.</p>"
+        f"<p>The tile always shows {html.escape(str(NOTEBOOKS / 'mlflow.db'))}. Fix that, "
+        "then restart JupyterLab and click the tile again.</p>"
     ).encode()
 
     class Explain(http.server.BaseHTTPRequestHandler):
