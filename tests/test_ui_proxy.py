@@ -44,6 +44,7 @@ from helpers.server import free_port
 HOST = "course.example.test"  # a name that is not localhost, as Codespaces' or a hub's
 MODE_KEY = "mlflow.workflowType_v1"  # where the MLflow UI remembers its mode (notebook 01)
 WAIT_MS = 120_000
+SCREENSHOTS = os.environ.get("COURSE_SCREENSHOTS")  # a folder: save the tile's picture there
 COURSE_FILES = ("helpers", "pyproject.toml", "README.md")
 
 
@@ -210,6 +211,23 @@ def lab(tmp_path_factory):
         yield f"http://{HOST}:{port}", token, process
 
 
+def screenshot_tile(page, tile) -> None:
+    """Save the launcher's *Notebook* row, the tile outlined, as docs' picture ``ui-tile.png``."""
+    page.wait_for_timeout(1000)  # let the page settle before the picture
+    tile.evaluate("e => { e.style.outline = '3px solid #e8590c'; e.style.outlineOffset = '2px'; }")
+    folder = Path(SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    section = page.locator(".jp-Launcher-section").filter(has=tile)
+    section.screenshot(path=str(folder / "ui-tile.png"))
+    tile.evaluate("e => { e.style.outline = ''; e.style.outlineOffset = ''; }")
+
+
+def test_the_picture_of_the_tile_exists():
+    """Notebook 01 shows it (regenerate: COURSE_SCREENSHOTS=docs/images, this file's tests)."""
+    size = (ROOT / "docs" / "images" / "ui-tile.png").stat().st_size
+    assert 5_000 < size < 250_000, f"ui-tile.png: {size} bytes"
+
+
 @pytest.mark.notebooks
 def test_the_tile_opens_the_ui_with_the_runs_of_a_notebook(lab):
     url, token, _ = lab
@@ -227,6 +245,8 @@ def test_the_tile_opens_the_ui_with_the_runs_of_a_notebook(lab):
         tile = page.locator(".jp-LauncherCard", has_text="MLflow UI")
         tile.wait_for(timeout=WAIT_MS)
         assert tile.locator("svg, img").count(), "the tile shows its icon"
+        if SCREENSHOTS:  # notebook 01's picture of the tile
+            screenshot_tile(page, tile)
         clicked = time.monotonic()
         with context.expect_page(timeout=WAIT_MS) as opened:
             tile.click()
