@@ -25,7 +25,8 @@ checks fail: the page would load but show no runs. The two ways out:
   UI as its own page on 127.0.0.1 would send them (``Host`` and ``Origin`` of
   ``127.0.0.1:<port>``), and MLflow's checks stay on for anything else. JupyterLab has
   already checked those requests: its own DNS-rebinding guard (the ``Host`` must be local,
-  unless ``allow_remote_access`` says otherwise, as Codespaces and hubs set it) and its login.
+  unless JupyterLab was started to be reached under another name: ``--ip 0.0.0.0`` or
+  ``--ServerApp.allow_remote_access=True``, as a remote JupyterLab must be) and its login.
   A foreign web page still cannot change the store through the proxy: MLflow accepts a state
   change only as JSON (or a DELETE/PATCH/PUT), which a browser sends cross-site only after a
   CORS pre-flight request, and that request carries no login (JupyterLab refuses it) and

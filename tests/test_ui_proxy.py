@@ -198,7 +198,7 @@ def lab(tmp_path_factory):
     """JupyterLab on a copy of the course where notebook 03 has run: (URL, token, process)."""
     folder = tmp_path_factory.mktemp("course")
     env = course_copy(folder)
-    remote = ("--ServerApp.allow_remote_access=True",)  # what Codespaces and hubs set
+    remote = ("--ServerApp.allow_remote_access=True",)  # what a remote JupyterLab needs
     with jupyter_lab(folder, args=remote, env=env) as (url, token):
         notebook = folder / "notebooks" / "03_start_run.ipynb"
         subprocess.run(
