@@ -31,11 +31,15 @@ LAB_VIEWPORT = {"width": 1400, "height": 900}  # a notebook and the file browser
 
 
 @contextlib.contextmanager
-def jupyter_lab(folder: Path, login: str | None = None) -> Iterator[tuple[str, str]]:
+def jupyter_lab(
+    folder: Path, login: str | None = None, *, args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, str]]:  # fmt: skip
     """``jupyter lab`` in ``folder`` with the notebooks copied to ``folder/notebooks``.
 
     ``login``, if given, is the user name the kernels' runs record (``mlflow.user``, "Created
-    by" in the UI) in place of the machine's. Yields (base URL, token).
+    by" in the UI) in place of the machine's. ``args`` are added to the command, ``env`` to
+    its environment. Yields (base URL, token).
     """
     (folder / "notebooks").mkdir()
     for notebook in NOTEBOOKS:
@@ -49,7 +53,8 @@ def jupyter_lab(folder: Path, login: str | None = None) -> Iterator[tuple[str, s
                "--port", str(port), f"--IdentityProvider.token={token}"]  # fmt: skip
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # CI runs as root; a learner does not
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
+    command += args
+    env = {**os.environ, **(env or {}), "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(folder / ".jupyter-workspaces"),
            "JUPYTER_RUNTIME_DIR": str(folder / ".jupyter-runtime")}  # fmt: skip
     if login:  # getpass.getuser(), which MLflow asks, reads these first
