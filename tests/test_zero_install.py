@@ -7,11 +7,13 @@ each install runs in a fresh environment made from the machine's Python 3.12 (th
 use), and JupyterLab is started as each starts it and asked for what a learner opens, under a
 host name that is not this machine's, as a Codespace's or Binder's address is.
 
-Offline (CI runs the suite with no network): the lock's ``pip install -r`` runs as
-``uv pip install --offline -r`` from uv's cache (.ci/run fills it when it installs the other
-Pythons, and names its uv in ``COURSE_UV``); every other command runs as written, with the
-pip the lock installs (``--no-deps -e .`` then needs no index: ``PIP_NO_INDEX``, and the
-environment's own setuptools: ``PIP_NO_BUILD_ISOLATION=0``).
+The lock's ``pip install -r`` runs as ``uv pip install -r`` where uv is found (``COURSE_UV``,
+which .ci/run sets, or PATH): the same pinned, hash-checked files in seconds instead of
+minutes. Where the machine has no network, as in CI, uv installs them ``--offline`` from its
+cache (.ci/run fills it when it installs the other Pythons), and pip, for the commands that
+stay pip's (``--no-deps -e .``), gets no index (``PIP_NO_INDEX``) and builds with the
+environment's own setuptools (``PIP_NO_BUILD_ISOLATION=0``). Without uv, every command runs
+exactly as written, which needs the network.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import stat
 import subprocess
@@ -116,7 +119,8 @@ def test_devcontainer_machine_holds_the_course_at_its_peak():
     peak_mib = int(re.search(r"\*\*([\d,]+) MiB\*\*", section)[1].replace(",", ""))
     requirements = devcontainer()["hostRequirements"]
     memory_gb = int(re.fullmatch(r"(\d+)gb", requirements["memory"])[1])
-    assert memory_gb * 1000**3 >= 1.5 * peak_mib * 1024**2, "room beside the course's peak"
+    # a quarter to spare beside the course's peak: VS Code's server and the system
+    assert memory_gb * 1000**3 >= 1.25 * peak_mib * 1024**2, (memory_gb, peak_mib)
     assert requirements["cpus"] == 2, "the machine the course is timed on (docs/PERFORMANCE.md)"
     assert f"{memory_gb} GB" in section and f"{requirements['cpus']}-core" in section
 
@@ -183,11 +187,22 @@ def python312() -> str:
     return path
 
 
-def uv() -> str:
-    path = os.environ.get("COURSE_UV") or shutil.which("uv")
-    if not path:
-        pytest.skip("needs uv (COURSE_UV or on PATH) to install the lock offline from its cache")
-    return path
+def has_network() -> bool:
+    """True if an interface other than loopback is up (CI's network namespace has only ``lo``)."""
+    return any(up.isup for name, up in psutil.net_if_stats().items() if name != "lo")
+
+
+def lock_installer() -> str:
+    """A bash function in front of ``pip``: the lock's ``install -r`` by uv, the rest as is."""
+    uv = os.environ.get("COURSE_UV") or shutil.which("uv")
+    if not uv:
+        assert has_network(), "offline, the lock installs from uv's cache: set COURSE_UV"
+        return ""
+    offline = "" if has_network() else " --offline"
+    return (
+        f'pip() {{ if [ "$1 $2" = "install -r" ]; then shift; {shlex.quote(uv)} pip install'
+        f'{offline} "$@"; else command pip "$@"; fi; }}; '
+    )
 
 
 def run(command: list[str], folder: Path, env: dict[str, str]) -> None:
@@ -197,7 +212,7 @@ def run(command: list[str], folder: Path, env: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """A copy of the course, and the environment its installs run with (offline, no index)."""
+    """A copy of the course, and the environment its installs run with (no index if offline)."""
     folder = tmp_path_factory.mktemp("clone") / "course"
     for name in COURSE_FILES:
         source, target = ROOT / name, folder / name
@@ -209,16 +224,10 @@ def course(tmp_path_factory) -> tuple[Path, dict[str, str]]:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(UV=uv(), UV_PYTHON_DOWNLOADS="never", PIP_NO_INDEX="1",
-               PIP_NO_BUILD_ISOLATION="0", PIP_DISABLE_PIP_VERSION_CHECK="1")  # fmt: skip
+    env.update(UV_PYTHON_DOWNLOADS="never", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    if not has_network():
+        env.update(PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0")
     return folder, env
-
-
-LOCK_WITH_UV = (
-    'pip() { if [ "$1 $2" = "install -r" ]; then shift; "$UV" pip install --offline "$@"; '
-    'else command pip "$@"; fi; }'
-)
-"""A bash function in front of ``pip``: the lock's install from uv's cache, the rest as is."""
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +239,7 @@ def codespace(course) -> tuple[Path, dict[str, str]]:
     (image_bin / "python").symlink_to(python312())
     env = {**env, "PATH": f"{image_bin}{os.pathsep}{env['PATH']}"}
     command = devcontainer()["postCreateCommand"]
-    run([*command[:2], f"{LOCK_WITH_UV}; {command[2]}"], folder, env)
+    run([*command[:2], lock_installer() + command[2]], folder, env)
     return folder, env
 
 
@@ -244,9 +253,9 @@ def binder(course) -> tuple[Path, dict[str, str], Path]:
     folder, env = course
     prefix = folder.parent / "binder-env"
     run([python312(), "-m", "venv", str(prefix)], folder, env)
-    run([env["UV"], "pip", "install", "--offline", "--python", str(prefix / "bin" / "python"),
-         "-r", "binder/requirements.txt"], folder, env)  # fmt: skip
-    env = {**env, "PATH": f"{prefix / 'bin'}{os.pathsep}{env['PATH']}"}
+    env = {**env, "PATH": f"{prefix / 'bin'}{os.pathsep}{env['PATH']}", "VIRTUAL_ENV": str(prefix)}
+    # repo2docker's command, less its --no-cache-dir (a cache is what makes this one offline)
+    run(["bash", "-c", lock_installer() + "pip install -r binder/requirements.txt"], folder, env)
     run(["./binder/postBuild"], folder, env)
     return folder, env, prefix
 
