@@ -27,6 +27,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -270,11 +271,10 @@ def jupyter_lab(
                f"--IdentityProvider.token={token}", *options]  # fmt: skip
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # CI runs as root; a Codespace's or Binder's user is not
-    private = folder.parent / f"jupyter-{port}"  # this run's settings and runtime files
+    private = Path(tempfile.mkdtemp(prefix="jupyter-", dir=folder.parent))  # this run's files
     env = {**env, "JUPYTERLAB_SETTINGS_DIR": str(private / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(private / "workspaces"),
            "JUPYTER_RUNTIME_DIR": str(private / "runtime")}  # fmt: skip
-    private.mkdir()
     with open(private / "jupyterlab.log", "wb") as log:
         server = subprocess.Popen(
             command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -396,7 +396,8 @@ def test_binder_opens_the_setup_notebook(binder_lab):
     launch = readme_links()["binder"].split("?urlpath=")[1]
     status, page = get(f"{url}/{launch}", BINDER_HOST, token)
     assert status == 200 and "JupyterLab" in page, (status, page[:300])
-    status, model = get(f"{url}/api/contents/notebooks/00_setup.ipynb", BINDER_HOST, token)
+    notebook = launch.removeprefix("lab/tree/")
+    status, model = get(f"{url}/api/contents/{notebook}", BINDER_HOST, token)
     assert status == 200 and json.loads(model)["type"] == "notebook"
 
 
