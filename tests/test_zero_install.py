@@ -219,7 +219,11 @@ def course(tmp_path_factory) -> tuple[Path, dict[str, str]]:
         source, target = ROOT / name, folder / name
         if source.is_dir():
             shutil.copytree(
-                source, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+                source,
+                target,
+                ignore=shutil.ignore_patterns(
+                    "__pycache__", "*.egg-info", "*.db", "mlruns", ".ipynb_*"
+                ),
             )
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
