@@ -1,6 +1,8 @@
-"""Notebook 06's checkers: reading an autologged run, and a metric autologging logs itself."""
+"""Notebook 06's checkers: an autologged run, a metric autologging logs, a system metric."""
 
 from __future__ import annotations
+
+import time
 
 import mlflow
 import pytest
@@ -19,7 +21,12 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from helpers.exercises.nb06 import check_autologged_run, check_february_metric
+from helpers.exercises.nb06 import (
+    SYSTEM_METRIC,
+    check_autologged_run,
+    check_february_metric,
+    check_system_metric,
+)
 
 FEATURES = ["PU_DO", "trip_distance"]
 
@@ -149,3 +156,58 @@ def test_february_metric_refuses_what_only_looks_right(capsys, store, autolog):
 
 
 unpatched_rmse = sklearn.metrics.root_mean_squared_error  # bound before any autolog()
+
+
+def history(run_id: str, metric: str = SYSTEM_METRIC) -> list[float]:
+    found = mlflow.MlflowClient().get_metric_history(run_id, metric)
+    return [m.value for m in sorted(found, key=lambda m: m.step)]
+
+
+@pytest.fixture
+def system_run(store) -> str:
+    """A real run with system metrics, sampled each second as in notebook 06, for 2.5 s."""
+    mlflow.set_system_metrics_sampling_interval(1)
+    try:
+        with mlflow.start_run(run_name="ridge-memory", log_system_metrics=True) as run:
+            time.sleep(2.5)
+    finally:
+        mlflow.set_system_metrics_sampling_interval(None)
+    return run.info.run_id
+
+
+def test_system_metric_accepts_the_solution_and_refuses_the_empty_answer(capsys, system_run):
+    memory = history(system_run)
+    assert memory, "the monitor logged the memory at least once"
+    out = verdict(capsys, check_system_metric, system_run, memory)
+    assert correct(out) and f"{len(memory)} samples" in out
+    assert hint(verdict(capsys, check_system_metric, None, None), "put the id of your run")
+    cpu = history(system_run, "system/cpu_utilization_percentage")
+    assert len(cpu) == len(memory)
+    out = verdict(capsys, check_system_metric, system_run, cpu)  # another system metric
+    assert hint(out, "not the values this run logged")
+
+
+def test_system_metric_refuses_what_only_looks_right(capsys, store):
+    def logged(name, values):
+        with mlflow.start_run(run_name=name) as run:  # samples as the monitor logs them
+            for step, value in enumerate(values):
+                mlflow.log_metrics({SYSTEM_METRIC: value, "system/cpu": 50.0}, step=step)
+        return run.info.run_id
+
+    run_id = logged("memory", [900.0, 950.0, 1000.0])
+    other = logged("other", [800.0, 850.0, 870.0])
+    assert correct(verdict(capsys, check_system_metric, run_id, [900.0, 950.0, 1000.0]))
+    last = mlflow.get_run(run_id).data.metrics[SYSTEM_METRIC]  # the run's data: the last value
+    assert hint(verdict(capsys, check_system_metric, run_id, last), "a list, one value per")
+    assert hint(verdict(capsys, check_system_metric, run_id, [last]), "your list has 1 values")
+    out = verdict(capsys, check_system_metric, run_id, [1000.0, 950.0, 900.0])
+    assert hint(out, "in another order")
+    out = verdict(capsys, check_system_metric, run_id, history(other))  # another run's
+    assert hint(out, "not the values this run logged")
+    out = verdict(capsys, check_system_metric, run_id, ["900.0", "950.0", "1000.0"])
+    assert hint(out, "holds numbers")
+    plain = finished_run("no-system-metrics", metrics={"rmse": 6.0})
+    assert hint(verdict(capsys, check_system_metric, plain, []), "no system metrics")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_system_metric, odd, [900.0])), odd
+        assert hint(verdict(capsys, check_system_metric, run_id, odd)), odd

@@ -1,4 +1,4 @@
-"""Notebook 08's checkers: a rollback traced to its run, and a promotion gate."""
+"""Notebook 08's checkers: a rollback traced to its run, a promotion gate, a stricter gate."""
 
 from __future__ import annotations
 
@@ -7,9 +7,16 @@ import pytest
 import sklearn
 from exercise_support import ODD_INPUTS, correct, hint, learner_store, verdict  # noqa: F401
 from mlflow import MlflowClient
+from mlflow.models import MetricThreshold
+from mlflow.models.evaluation import EvaluationResult
 from sklearn.dummy import DummyRegressor
 
-from helpers.exercises.nb08 import NAME, check_promote_if_better, check_rollback
+from helpers.exercises.nb08 import (
+    NAME,
+    check_promote_if_better,
+    check_rollback,
+    check_stricter_gate,
+)
 
 MARCH_RMSE = {"1": 6.6, "2": 6.3, "3": 6.4}
 """Each version's RMSE on March: version 2 is the best, 3 the newest."""
@@ -107,3 +114,73 @@ def test_gate_refuses_what_only_looks_right(capsys, registry):
     assert str(registry.get_model_version_by_alias(NAME, "champion").version) == "3"
     for odd in ODD_INPUTS:
         assert hint(verdict(capsys, check_promote_if_better, odd, 1, 2)), odd
+
+
+def evaluations(challenger_mae: float) -> dict:
+    """Evaluations as notebook 08 makes them: the challenger's RMSE 4.9 % below the champion's."""
+    return {
+        "champion": EvaluationResult(
+            {"mean_absolute_error": 4.38, "root_mean_squared_error": 6.289, "r2_score": 0.71}, {}
+        ),
+        "challenger": EvaluationResult(
+            {"mean_absolute_error": challenger_mae, "root_mean_squared_error": 5.983}, {}
+        ),
+    }
+
+
+def stricter_gate(*, mae=None, rmse=None) -> dict:
+    """The stricter gate: by default the solution's; each keyword replaces one threshold."""
+    return {
+        "mean_absolute_error": mae or MetricThreshold(threshold=4.2, greater_is_better=False),
+        "root_mean_squared_error": rmse
+        or MetricThreshold(min_relative_change=0.03, greater_is_better=False),
+    }
+
+
+def test_stricter_gate_accepts_the_solution_and_refuses_the_empty_answer(capsys):
+    out = verdict(capsys, check_stricter_gate, stricter_gate(), False, evaluations(4.23))
+    assert correct(out) and "March's challenger does not pass" in out
+    out = verdict(capsys, check_stricter_gate, stricter_gate(), True, evaluations(4.1))
+    assert correct(out) and "March's challenger passes" in out
+    assert hint(verdict(capsys, check_stricter_gate, None, None, evaluations(4.23)), "a dict")
+
+
+def test_stricter_gate_refuses_what_only_looks_right(capsys):
+    def check(gate, passes=False, results=None):
+        return verdict(capsys, check_stricter_gate, gate, passes, results or evaluations(4.23))
+
+    def lower(**kwargs):
+        return MetricThreshold(greater_is_better=False, **kwargs)
+
+    assert hint(check({"mae": 4.2, "rmse": 0.03}), "each value of `stricter` is a MetricThreshold")
+    short = {"mae": lower(threshold=4.2), "rmse": lower(min_relative_change=0.03)}
+    assert hint(check(short), "named as evaluate names them")
+    only_mae = {"mean_absolute_error": lower(threshold=4.2)}
+    assert hint(check(only_mae), "named as evaluate names them")
+    higher = MetricThreshold(threshold=4.2, greater_is_better=True)  # an error is not a score
+    assert hint(check(stricter_gate(mae=higher)), "refuses a candidate with MAE 4.15")
+    assert hint(check(stricter_gate(mae=lower(threshold=4.5))), "passes a candidate with MAE 4.3")
+    relative_mae = lower(threshold=4.2, min_relative_change=0.01)  # the MAE judged relatively too
+    assert hint(check(stricter_gate(mae=relative_mae)), "refuses a candidate with MAE 4.15")
+    wrong_way = MetricThreshold(min_relative_change=0.03, greater_is_better=True)
+    assert hint(check(stricter_gate(rmse=wrong_way)), "refuses a candidate with MAE 4.15")
+    minutes = lower(min_absolute_change=0.18)  # 3 % of 6 minutes, as minutes
+    assert hint(check(stricter_gate(rmse=minutes)), "passes a candidate 0.25 minutes (2.5 %)")
+    for change in (0.01, 0.05, 0.1, 0.15, 0.2, 0.3):  # no gain in minutes is 3 % of every RMSE
+        out = check(stricter_gate(rmse=lower(min_absolute_change=change)))
+        assert hint(out, "`min_relative_change` a fraction of the champion's value"), change
+    per_cent = lower(min_relative_change=0.3)  # 30 %, not 3 %
+    assert hint(check(stricter_gate(rmse=per_cent)), "refuses a candidate with MAE 4.15")
+    too_loose = lower(min_relative_change=0.02)
+    assert hint(check(stricter_gate(rmse=too_loose)), "passes a candidate whose RMSE is only 2.5")
+    any_gain = lower(min_absolute_change=0.01)
+    assert hint(check(stricter_gate(rmse=any_gain)), "passes a candidate whose RMSE is only 2.5")
+    bar = lower(threshold=5.82)  # 3 % below one champion, as an absolute bar for every champion
+    assert hint(check(stricter_gate(rmse=bar)), "refuses a candidate 3.5 % better")
+    assert hint(check(stricter_gate(), True), "not what the gate says of March's challenger")
+    assert hint(check(stricter_gate(), False, evaluations(4.1)), "not what the gate says")
+    assert hint(check(stricter_gate(), "False"), "True or False")
+    assert hint(check(stricter_gate(), None), "True or False")
+    assert hint(check(stricter_gate(), False, {"x": 1}), "pass the notebook's `results`")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_stricter_gate, odd, False, evaluations(4.23))), odd

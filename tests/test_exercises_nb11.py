@@ -1,4 +1,4 @@
-"""Notebook 11's checkers: a request for one trip, and a client for the model server.
+"""Notebook 11's checkers: a request for one trip, a client for the model server, a trace.
 
 A real champion is registered and served by `mlflow models serve`, as in the notebook.
 """
@@ -19,7 +19,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from helpers.data import load_trips, prepare_features
-from helpers.exercises.nb11 import MODEL_URI, check_client, check_trip_request
+from helpers.exercises.nb11 import (
+    MODEL_URI,
+    POST_SPAN,
+    TRIPS,
+    check_client,
+    check_traced_call,
+    check_trip_request,
+)
 from helpers.server import free_port
 from helpers.serving import ModelServer
 
@@ -212,3 +219,96 @@ def test_trip_request_without_a_champion_says_to_run_08_first(capsys, tmp_path, 
     finally:
         mlflow.set_tracking_uri(None)
     assert hint(out, "run notebook 08 first")
+
+
+def traced_post(url: str):
+    """Notebook 11's `post`, traced under the same span name."""
+
+    @mlflow.trace(name=POST_SPAN)
+    def post_body(body):
+        request = urllib.request.Request(
+            f"{url}/invocations",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    return post_body
+
+
+def split(trips) -> dict:
+    return {"dataframe_split": trips.to_dict(orient="split", index=False)}
+
+
+def trace_of(function, trips) -> str:
+    """Call ``function`` on ``trips`` (an error is kept in the trace), return the last trace id."""
+    try:
+        function(trips)
+    except Exception:  # noqa: BLE001  (a learner's bug: its trace says ERROR)
+        pass
+    return mlflow.get_last_active_trace_id()
+
+
+@pytest.fixture
+def traced(served):
+    """The notebook's traced `post`, at the served champion, and traces in an experiment."""
+    mlflow.set_experiment("nyc-taxi-serving")
+    return traced_post(served.url)
+
+
+def test_traced_call_accepts_the_solution_and_refuses_the_empty_answer(capsys, traced):
+    @mlflow.trace
+    def minutes_for(trips):
+        status, answer = traced(split(trips))
+        return answer["predictions"]
+
+    out = verdict(capsys, check_traced_call, trace_of(minutes_for, TRIPS.head(2)))
+    assert correct(out) and "the trace of minutes_for" in out
+    assert hint(verdict(capsys, check_traced_call, None), "mlflow.get_last_active_trace_id()")
+
+
+def test_traced_call_refuses_what_only_looks_right(capsys, traced):
+    def check(trace_id):
+        return verdict(capsys, check_traced_call, trace_id)
+
+    def traced_function(answer=lambda a: a["predictions"], body=split, posts=1):
+        @mlflow.trace
+        def minutes_for(trips):
+            answers = [traced(body(trips)) for _ in range(posts)]
+            return answer(answers[0][1]) if answers else list(TRIPS["trip_distance"][:2])
+
+        return minutes_for
+
+    def undecorated(trips):
+        return traced(split(trips))[1]["predictions"]
+
+    @mlflow.trace
+    def raises(trips):
+        return traced(split(trips))[1]["minutes"]  # KeyError: the answer has `predictions`
+
+    two = TRIPS.head(2)
+    assert hint(check(trace_of(undecorated, two)), "a call to `post` alone")
+    assert hint(check(trace_of(lambda t: traced(split(t)), two)), "a call to `post` alone")
+    assert hint(check(trace_of(raises, two)), "your function raised", "ERROR")
+    assert hint(check(trace_of(traced_function(posts=0), two)), "holds 0 spans of `post`")
+    assert hint(check(trace_of(traced_function(posts=2), two)), "holds 2 spans of `post`")
+    records = traced_function(body=lambda t: {"dataframe_records": t.to_dict(orient="records")})
+    assert hint(check(trace_of(records, two)), "`dataframe_split` layout")
+    assert hint(check(trace_of(traced_function(), TRIPS)), "holds 3 trips: send the first two")
+    assert hint(check(trace_of(traced_function(answer=lambda a: a), two)), "as a list")
+    backwards = traced_function(answer=lambda a: a["predictions"][::-1])
+    assert hint(check(trace_of(backwards, two)), "not the champion's")
+    rounded = traced_function(answer=lambda a: [round(m) for m in a["predictions"]])
+    assert hint(check(trace_of(rounded, two)), "not the champion's")
+    as_text = traced_function(answer=lambda a: [f"{m:.2f}" for m in a["predictions"]])
+    assert hint(check(trace_of(as_text, two)), "not the champion's")
+    good = trace_of(traced_function(), two)
+    assert correct(check(good))
+    assert hint(check(mlflow.get_trace(good)), "that is the trace itself")
+    assert hint(check("tr-" + "0" * 32), "no trace has that id")
+    for odd in ODD_INPUTS:
+        assert hint(check(odd)), odd

@@ -53,6 +53,7 @@ NOT_RESULTS: list[tuple[str, str]] = [
     (r"\b(?:as of|December) 20\d\d\b", "a date"),
     (r"= 42\b", "the value exercise 09 asks to log"),
     (r"\bunder 7 minutes\b", "the threshold of 07's search filter: a choice, not a result"),
+    (r"\bat most \*\*4\.2\*\* minutes\b", "the threshold exercise 3 of 08 asks for: its input"),
     (
         r"\b\d+-mile trip from zone \d+ to zone \d+|\(zone \*\*\d+\*\*\)|\*\*2\.5\*\* miles"
         r"|\bthe same trip\s+at \d+ miles",

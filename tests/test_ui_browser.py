@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -48,6 +49,8 @@ PICTURES = {  # the pictures the README and the notebooks show
     "ui-compare": "Model training mode: the side bar, ticked runs, Compare (01)",
     "ui-logged-models": "the experiment's logged models (01, 07)",
     "ui-registry": "the Model registry page (01, 08)",
+    "ui-system-metrics": "a run's System metrics tab, a chart per metric (06)",
+    "ui-traces": "the Traces page of the served model's calls (11)",
 }
 PICTURE_MAX_BYTES = 250_000
 
@@ -393,6 +396,53 @@ def test_registry_shows_the_champion_alias(page, ui, client):
     assert "champion" in text
     assert "Predicts a green-taxi trip's duration" in text, "the description is shown"
     screenshot(page, "registry")
+
+
+def test_run_page_shows_the_system_metrics_tab(page, ui, client, course_experiment):
+    """06's run with ``log_system_metrics=True``: its System metrics tab counts the metrics it
+    logged and draws them, CPU first, each chart's legend naming the run and the metric."""
+    run = run_by_name(client, course_experiment, "ridge-system-metrics")
+    system = sorted(name for name in run.data.metrics if name.startswith("system/"))
+    assert "system/cpu_utilization_percentage" in system, system
+    path = f"#/experiments/{course_experiment.experiment_id}/runs/{run.info.run_id}"
+    open_page(page, ui, path, "ridge-system-metrics")
+    tab = page.get_by_role("tab", name="System metrics", exact=True)
+    tab.click()
+    legend = f"ridge-system-metrics ({system[0]})"
+    page.get_by_text(legend, exact=True).first.wait_for(timeout=WAIT_MS)
+    page.wait_for_timeout(1000)  # let the charts draw
+    assert_nothing_covers(page)
+    text = body(page)
+    assert re.search(rf"System metrics\s*\({len(system)}\)", text), "a chart per metric, counted"
+    assert page.locator("svg path").count() > 0, "the charts are drawn"
+    search = page.get_by_placeholder("Search metric charts")
+    screenshot(page, "ui-system-metrics", outline=[tab])
+    search.fill("memory")  # the charts below the fold, found as a learner finds them
+    for name in system:
+        if "memory" in name:
+            page.get_by_text(f"ridge-system-metrics ({name})", exact=True).wait_for(timeout=WAIT_MS)
+
+
+def test_traces_page_lists_the_calls_to_the_served_model(page, ui, client):
+    """11's calls of its traced ``post``: the experiment nyc-taxi-serving has no runs, and its
+    Traces page, reached by the side bar, shows one row per call with its request and answer."""
+    serving = client.get_experiment_by_name("nyc-taxi-serving")
+    traces = client.search_traces(locations=[serving.experiment_id])
+    assert traces, "notebook 11 traced its calls"
+    open_page(page, ui, f"#/experiments/{serving.experiment_id}/runs", "No runs logged")
+    link = sidebar(page).get_by_role("link", name="Traces", exact=True)
+    link.click()
+    page.get_by_text(f"{len(traces)} of {len(traces)}", exact=True).wait_for(timeout=WAIT_MS)
+    page.wait_for_timeout(1000)
+    assert_nothing_covers(page)
+    assert "/traces" in page.url
+    text = body(page)
+    for column in ("Input", "Output", "Duration", "State"):
+        assert column in text, column
+    assert text.count('{"body": {"dataframe_') == len(traces), "each call's request"
+    assert text.count('"predictions"') >= 1 and '"error_code"' in text, "each call's answer"
+    assert text.count("OK") >= len(traces), "each call returned"
+    screenshot(page, "ui-traces", outline=[link])
 
 
 def test_the_pictures_the_docs_show_exist():

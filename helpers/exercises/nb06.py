@@ -1,4 +1,4 @@
-"""Checkers for notebook 06 (autolog): reading an autologged run, and a metric autolog names."""
+"""Checkers for notebook 06 (autolog): an autologged run, a named metric, a system metric."""
 
 from __future__ import annotations
 
@@ -106,3 +106,52 @@ def check_february_metric(run_id: object) -> str:
     )
     autologging_is_off()
     return f"autologging logged `{FEBRUARY_METRIC}` by itself, and is off again."
+
+
+SYSTEM_METRIC = "system/system_memory_usage_megabytes"
+"""Exercise 3's metric: one of those ``log_system_metrics=True`` logs on every machine."""
+
+
+@checker
+def check_system_metric(run_id: object, memory_mb: object) -> str:
+    """Exercise 3: a run with system metrics, and one metric's history read back, oldest first.
+
+    The list must be the store's own: each value at its step, so a value read elsewhere (the
+    run's last value, another metric, another run) cannot pass.
+    """
+    run = learner_run(run_id, "your run with system metrics")
+    require(
+        any(name.startswith("system/") for name in run.data.metrics),
+        "this run has no system metrics: start it with "
+        "`mlflow.start_run(log_system_metrics=True)`, and train in it for longer than the "
+        "sampling interval (1 second here).",
+    )
+    client = mlflow.MlflowClient()
+    history = sorted(
+        client.get_metric_history(run.info.run_id, SYSTEM_METRIC), key=lambda m: m.step
+    )
+    stored = [m.value for m in history]
+    require(
+        isinstance(memory_mb, list),
+        "put in `memory_mb` a list, one value per sample: the metric's whole history "
+        "(client.get_metric_history), not only its last value.",
+    )
+    require(
+        all(isinstance(v, int | float) and not isinstance(v, bool) for v in memory_mb),
+        "`memory_mb` holds numbers: the `.value` of each entry of the history.",
+    )
+    require(
+        len(memory_mb) == len(stored),
+        f"your list has {len(memory_mb)} values; the run logged {len(stored)} for "
+        f"{SYSTEM_METRIC}: read that metric's history of this run.",
+    )
+    require(
+        sorted(memory_mb) == sorted(stored),
+        f"those are not the values this run logged for {SYSTEM_METRIC}: read that metric "
+        "(not another system metric) of this run.",
+    )
+    require(
+        memory_mb == stored,
+        "the right values, in another order: oldest first is by step (0, 1, 2, ...).",
+    )
+    return f"{len(stored)} samples of the machine's memory use, read back from the store."

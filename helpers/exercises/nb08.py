@@ -1,4 +1,4 @@
-"""Checkers for notebook 08 (model registry): a rollback, and a promotion gate."""
+"""Checkers for notebook 08 (model registry): a rollback, a promotion gate, a stricter gate."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.models import MetricThreshold
+from mlflow.models.evaluation import EvaluationResult
 
 from helpers.exercises import Hint, checker, require
 
@@ -89,3 +91,84 @@ def check_promote_if_better(promote_if_better: object, weaker: object, stronger:
         if not had_challenger and "challenger" in client.get_registered_model(NAME).aliases:
             client.delete_registered_model_alias(NAME, "challenger")
     return "it keeps a better champion, promotes a better challenger, and says which it did."
+
+
+STRICTER_METRICS = ("mean_absolute_error", "root_mean_squared_error")
+"""Exercise 3's gate judges these two metrics, named as `mlflow.models.evaluate` names them."""
+
+CANDIDATES = (
+    # (MAE, RMSE) of a candidate, the champion's RMSE, whether the stricter gate passes it, and
+    # the hint when a gate decides otherwise. The champion's MAE is 4.1 in every case: a gate
+    # that judges the MAE relative to the champion refuses the first candidate.
+    ((4.15, 5.8, 6.0), True, "a candidate with MAE 4.15 and an RMSE 3.3 % below the champion's"),
+    ((4.2, 5.8, 6.0), True, "a candidate with MAE exactly 4.2 (at most 4.2 passes)"),
+    ((4.3, 5.5, 6.0), False, "a candidate with MAE 4.3 (above 4.2)"),
+    ((4.0, 5.85, 6.0), False, "a candidate whose RMSE is only 2.5 % below the champion's"),
+    ((4.0, 6.2, 6.0), False, "a candidate whose RMSE is above the champion's"),
+    ((4.0, 9.65, 10.0), True, "a candidate 3.5 % better than a champion at 10 minutes"),
+    ((4.0, 9.75, 10.0), False, "a candidate 0.25 minutes (2.5 %) better than a champion at 10"),
+    ((4.0, 1.93, 2.0), True, "a candidate 0.07 minutes (3.5 %) better than a champion at 2"),
+    ((4.0, 1.95, 2.0), False, "a candidate 0.05 minutes (2.5 %) better than a champion at 2"),
+)
+"""Candidates the learner's gate must judge as the stated gate does."""
+
+
+def gate_passes(gate: dict, candidate: dict, baseline: dict) -> bool:
+    """Whether ``mlflow.validate_evaluation_results`` lets ``candidate`` pass ``gate``."""
+    try:
+        mlflow.validate_evaluation_results(
+            gate, EvaluationResult(candidate, {}), EvaluationResult(baseline, {})
+        )
+    except MlflowException:  # ModelValidationFailedException is one
+        return False
+    return True
+
+
+@checker
+def check_stricter_gate(stricter: object, challenger_passes: object, results: object) -> str:
+    """Exercise 3: a gate of an absolute MAE bar and a relative RMSE gain, and its verdict.
+
+    The gate is judged by what it does: the checker runs ``validate_evaluation_results`` with it
+    on made-up evaluations on either side of each condition, then on the notebook's own
+    ``results`` to know the verdict the learner must report.
+    """
+    require(
+        isinstance(stricter, dict) and stricter,
+        "set `stricter` to a dict: metric name -> MetricThreshold(...).",
+    )
+    require(
+        all(isinstance(t, MetricThreshold) for t in stricter.values()),
+        "each value of `stricter` is a MetricThreshold(...), one per metric.",
+    )
+    require(
+        set(stricter) == set(STRICTER_METRICS),
+        f"the gate judges two metrics, named as evaluate names them (see `results[...].metrics`);"
+        f" yours names {sorted(stricter)}.",
+    )
+    for (mae, rmse, champion_rmse), passes, who in CANDIDATES:
+        candidate = {"mean_absolute_error": mae, "root_mean_squared_error": rmse}
+        baseline = {"mean_absolute_error": 4.1, "root_mean_squared_error": champion_rmse}
+        decided = gate_passes(stricter, candidate, baseline)
+        require(
+            decided == passes,
+            f"your gate {'refuses' if passes else 'passes'} {who}. Check each MetricThreshold: "
+            "`threshold` is an absolute bar, `min_relative_change` a fraction of the champion's "
+            "value, and an error is better when lower.",
+        )
+    require(
+        isinstance(results, dict) and {"champion", "challenger"} <= set(results),
+        "pass the notebook's `results` (the evaluations of champion and challenger) as well.",
+    )
+    require(
+        isinstance(challenger_passes, bool),
+        "set `challenger_passes` to True or False: whether validate_evaluation_results raised.",
+    )
+    truth = gate_passes(stricter, results["challenger"].metrics, results["champion"].metrics)
+    require(
+        challenger_passes == truth,
+        "that is not what the gate says of March's challenger: call "
+        "mlflow.validate_evaluation_results(stricter, candidate, baseline) with the challenger's "
+        "evaluation as candidate, and see whether it raises.",
+    )
+    verdict = "passes" if truth else "does not pass"
+    return f"the stricter gate judges every candidate right, and March's challenger {verdict}."

@@ -1,4 +1,4 @@
-"""Checkers for notebook 11's exercises: a request to the model server, and a client for it.
+"""Checkers for notebook 11's exercises: a request to the model server, a client, a trace.
 
 Both compare the server's answers with the champion loaded in the notebook's own process:
 the same model, so the same minutes.
@@ -12,6 +12,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Trace
 from mlflow.exceptions import MlflowException
 
 from helpers.exercises import Hint, checker, require
@@ -32,6 +33,9 @@ TRIPS = pd.DataFrame(
     }
 )
 """Exercise 2's trips, in the features the champion reads."""
+
+POST_SPAN = "POST /invocations"
+"""The name notebook 11 gives the span of its traced ``post`` function."""
 
 
 def _champion_minutes(trips: pd.DataFrame) -> list[float]:
@@ -166,3 +170,66 @@ def check_client(predict_minutes: Callable | None, url: str | None) -> str:
             "columns (the server's message says which).",
         )
     return "right minutes for complete trips, and a ValueError naming what is missing."
+
+
+@checker
+def check_traced_call(trace_id: object) -> str:
+    """Exercise 3: the trace of a traced function that asked the server about two trips.
+
+    Read back from the store, as the UI reads it: the learner's own span at the root, the span
+    of ``post`` inside it with the request, and answers that are the champion's own minutes.
+    """
+    if isinstance(trace_id, Trace):
+        raise Hint("that is the trace itself; put its id in the variable: `.info.trace_id`.")
+    require(
+        isinstance(trace_id, str) and trace_id,
+        "put the id of your call's trace in `my_trace_id`: mlflow.get_last_active_trace_id().",
+    )
+    trace = mlflow.get_trace(trace_id, silent=True, flush=True)
+    require(
+        trace is not None,
+        "no trace has that id in this store: call your traced function, then ask "
+        "mlflow.get_last_active_trace_id() right after it.",
+    )
+    [root] = [span for span in trace.data.spans if span.parent_id is None]
+    require(
+        root.name != POST_SPAN,
+        f"that trace is of a call to `post` alone (its span is {POST_SPAN!r}): decorate your "
+        "own function with @mlflow.trace, and take the trace of a call to it.",
+    )
+    require(
+        trace.info.state == "OK",
+        f"your function raised during that call (the trace's state is {trace.info.state}): "
+        "look at the error, fix it, and call it again.",
+    )
+    posts = [s for s in trace.data.spans if s.name == POST_SPAN and s.parent_id == root.span_id]
+    require(
+        len(posts) == 1,
+        f"your function's span holds {len(posts)} spans of `post`: send the trips with one "
+        "call of `post` inside it.",
+    )
+    [sent] = posts
+    body = (sent.inputs or {}).get("body")
+    require(
+        isinstance(body, dict) and list(body) == ["dataframe_split"],
+        "send the trips in the `dataframe_split` layout: "
+        "{'dataframe_split': trips.to_dict(orient='split', index=False)}.",
+    )
+    frame = _as_frame(body)
+    require(len(frame) == 2, f"the request holds {len(frame)} trips: send the first two.")
+    minutes = root.outputs
+    require(
+        isinstance(minutes, list) and len(minutes) == 2,
+        "your function must return the predicted minutes as a list: answer['predictions'].",
+    )
+    expected = _champion_minutes(frame)
+    require(
+        all(isinstance(m, int | float) for m in minutes)
+        and all(abs(m - e) < 0.01 for m, e in zip(minutes, expected, strict=True)),
+        "the minutes your function returned are not the champion's for those trips: return "
+        "the server's `predictions`, in order.",
+    )
+    return (
+        f"the trace of {root.name} holds its call to the server: two trips in, "
+        "the champion's minutes out."
+    )
