@@ -112,18 +112,29 @@ def test_settings_serve_the_course_store():
     assert ui_proxy.ARTIFACTS == ROOT / "notebooks" / "mlruns"
 
 
-def test_a_store_it_cannot_serve_gets_a_page_that_says_why(tmp_path):
-    """Not a database: the tile's tab says so (503), instead of "could not start in time"."""
+def start_tile_ui(tmp_path: Path, store_text: str | None = None):
+    """The tile's command, as jupyter-server-proxy runs it, for a course copy in ``tmp_path``.
+
+    ``store_text``: what ``notebooks/mlflow.db`` holds beforehand (None: no store yet).
+    Returns the course folder, the UI's port and its process.
+    """
     course = tmp_path / "course"
     course.mkdir()
     env = {**os.environ, **course_copy(course), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     (course / "notebooks").mkdir()
-    (course / "notebooks" / "mlflow.db").write_text("not a database")
+    if store_text is not None:
+        (course / "notebooks" / "mlflow.db").write_text(store_text)
     port = free_port(5000)
     ui = subprocess.Popen(
         [sys.executable, "-m", "helpers.ui_proxy", "--port", str(port)], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    return course, port, ui
+
+
+def test_a_store_it_cannot_serve_gets_a_page_that_says_why(tmp_path):
+    """Not a database: the tile's tab says so (503), instead of "could not start in time"."""
+    _, port, ui = start_tile_ui(tmp_path, store_text="not a database")
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -149,15 +160,7 @@ def test_a_new_store_is_made_as_a_notebook_makes_it_and_sigterm_ends_all(tmp_pat
     jupyter-server-proxy stops it when JupyterLab stops)."""
     import mlflow
 
-    course = tmp_path / "course"
-    course.mkdir()
-    env = {**os.environ, **course_copy(course), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
-    (course / "notebooks").mkdir()
-    port = free_port(5000)
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "helpers.ui_proxy", "--port", str(port)], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    course, port, ui = start_tile_ui(tmp_path)
     try:
         deadline = time.monotonic() + 300
         while not answers_health(f"http://127.0.0.1:{port}"):
