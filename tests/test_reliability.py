@@ -3,6 +3,7 @@ database upgraded the documented way without losing a run."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
@@ -105,6 +106,11 @@ def test_two_notebooks_run_at_once_on_one_store(tmp_path):
     )  # fmt: skip
     result = run_nbval(tmp_path, [first], offline=False)
     assert result.returncode == 0, report(result)
+    # The experiment exists, as once either notebook has run. Were it new, both would create
+    # it at the same moment, and MLflow 3.17's set_experiment leaves the loser of that race
+    # logging to Default (README, Troubleshooting): a bug of MLflow's, not what this tests.
+    with contextlib.chdir(tmp_path):  # its artifacts in ./mlruns/<id>, as a notebook's are
+        mlflow.MlflowClient("sqlite:///mlflow.db").create_experiment("nyc-taxi-experiment")
     results = [None, None]
 
     def run(index):
