@@ -127,8 +127,8 @@ def test_trip_request_refuses_typed_minutes_and_odd_inputs(capsys, served):
         assert hint(verdict(capsys, check_trip_request, request, odd)), odd
 
 
-def solution(url, trips):
-    body = {"dataframe_split": trips.to_dict(orient="split", index=False)}
+def post_json(url: str, body: dict) -> tuple[int, dict]:
+    """POST ``body`` to the model server's /invocations: (status, the JSON it answered)."""
     request = urllib.request.Request(
         f"{url}/invocations",
         data=json.dumps(body).encode(),
@@ -136,12 +136,18 @@ def solution(url, trips):
     )
     try:
         with urllib.request.urlopen(request) as response:
-            return json.load(response)["predictions"]
+            return response.status, json.load(response)
     except urllib.error.HTTPError as error:
-        if error.code != 400:
-            raise
-        reason = json.load(error)["message"].rsplit("Error: ", 1)[-1]
-        raise ValueError(f"the model server refused the trips: {reason}") from None
+        return error.code, json.load(error)
+
+
+def solution(url, trips):
+    status, answer = post_json(url, {"dataframe_split": trips.to_dict(orient="split", index=False)})
+    if status == 400:
+        reason = answer["message"].rsplit("Error: ", 1)[-1]
+        raise ValueError(f"the model server refused the trips: {reason}")
+    assert status == 200, answer
+    return answer["predictions"]
 
 
 def test_client_accepts_the_solution_and_refuses_the_empty_answer(capsys, served):
@@ -226,16 +232,7 @@ def traced_post(url: str):
 
     @mlflow.trace(name=POST_SPAN)
     def post_body(body):
-        request = urllib.request.Request(
-            f"{url}/invocations",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
+        return post_json(url, body)
 
     return post_body
 
