@@ -55,7 +55,7 @@ from pathlib import Path
 import psutil
 
 from helpers.background import LOCALHOST, ServerError
-from helpers.server import MlflowServer, _one_line, _port, _stop_on_signals, check_store
+from helpers.server import MlflowServer, _one_line, _port, _stop_on_signals
 
 COURSE = Path(__file__).resolve().parent.parent
 """The course's folder: the helpers are installed from it in place (``pip install -e .``)."""
@@ -110,8 +110,7 @@ def start_ui(port: int) -> MlflowServer:
             f"No notebooks folder at {NOTEBOOKS}: install the course in place, from its folder "
             "(pip install --no-deps -e .), so that the helpers find the notebooks' store."
         )
-    if (NOTEBOOKS / "mlflow.db").exists():
-        check_store(STORE_URI)
+    # An existing store is checked by MlflowServer.start (check_new_store) before anything starts.
     return MlflowServer.start(
         STORE_URI, port=port, folder=NOTEBOOKS, default_artifact_root=str(ARTIFACTS),
         serve_artifacts=False, workers=1, timeout=START_TIMEOUT, log=log_path(),
