@@ -220,13 +220,14 @@ def _is_known_revision(revision: str) -> bool:
 ERROR_LINE = re.compile(r"^(\(\w[\w.]*(Error|Exception)\) |\w[\w.]*(Error|Exception): )")
 """A line that states an error: "(psycopg.OperationalError) ..." or "ValueError: ..."."""
 
+RACE_FIX = (
+    "Another server or notebook was creating the same new database at the same moment, and "
+    "finished it: start this one again. "
+)
 KNOWN_FAILURES = {
-    "duplicate column name": "Another server or notebook was creating the same new database "
-    "at the same moment, and finished it: start this one again. ",
-    "Online migration expected": "Another server or notebook was creating the same new "
-    "database at the same moment, and finished it: start this one again. ",
-    "no such column: spans.": "Another server or notebook was creating the same new database "
-    "at the same moment, and finished it: start this one again. ",
+    "duplicate column name": RACE_FIX,
+    "Online migration expected": RACE_FIX,
+    "no such column: spans.": RACE_FIX,
     "Connection refused": "The database server refuses connections: start it, or correct "
     "the host and port in the URI. ",
     "password authentication failed": "The database refused the user name or password: "
