@@ -13,7 +13,8 @@ badly or not at all.
 - Two notebooks creating a new ``mlflow.db`` at the same instant: MLflow 3.17 sets up a new
   store without a lock, and one of them fails deep in alembic ("duplicate column name: step",
   "table ... already exists", "no such column: ...", "Online migration expected to match one
-  row").
+  row"). Rarely the collision leaves the store half set up (a ``_alembic_tmp_...`` table of
+  an interrupted migration), and every later attempt fails on that table.
 
 For the last two, :func:`install_store_hints` makes a notebook kernel print, under MLflow's
 own traceback, one line that says what happened and what to do. Importing this module installs
@@ -23,6 +24,7 @@ IPython it does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
 from types import TracebackType
@@ -30,7 +32,7 @@ from types import TracebackType
 import mlflow
 from mlflow.entities import Run
 
-__all__ = ["end_runs_left_running", "install_store_hints", "store_hint"]
+__all__ = ["end_runs_left_running", "install_store_hints", "runs_in", "store_hint"]
 
 NAMES_SHOWN = 5
 """How many runs :func:`end_runs_left_running` names before it says "and N more"."""
@@ -52,6 +54,11 @@ RACE_MESSAGES = (
 """What two processes setting up one new store at once raise (measured: the first two, and
 "no such column: spans.dimension_attributes", when one migration reads a column the other
 has not added yet). Only a traceback through MLflow's set-up of a store counts."""
+
+HALF_MADE = "_alembic_tmp_"
+"""Alembic rebuilds a SQLite table as ``_alembic_tmp_<table>``, then renames it; a migration cut
+off in between leaves that table, and every later attempt to set up the store stops on it
+("table _alembic_tmp_latest_metrics already exists")."""
 
 MIGRATION_FRAMES = ("_initialize_tables", "db_migrations")
 """A traceback through MLflow's set-up of a new store names one of these (function or file)."""
@@ -148,6 +155,38 @@ def _deleted_while_open(path: str) -> bool:
     return False
 
 
+def runs_in(path: str) -> int | None:
+    """How many runs the SQLite file ``path`` holds (0 if it has no runs table yet); None when
+    it cannot be read. Read-only, with the standard library: the store may be half made."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
+                return 0
+            return db.execute("SELECT count(*) FROM runs").fetchone()[0]
+    except sqlite3.Error:
+        return None
+
+
+def _half_made_hint(database: str) -> str:
+    """What to do with a store left half set up: delete it only if it holds no runs."""
+    name = os.path.basename(database)
+    runs = runs_in(database)
+    if runs == 0:
+        return (
+            f"{name} was left half set up when two notebooks created it at once, so every new "
+            "attempt fails; it holds no runs yet. Restart this kernel and the other notebook's "
+            f"(Kernel > Restart Kernel), delete {name}, then run one notebook before the other."
+        )
+    held = "runs MLflow cannot reach now" if runs is None else f"{runs} runs"
+    return (
+        f"{name} was left half set up by an interrupted migration, and it holds {held}: do not "
+        "delete it. Close the notebooks and keep a copy of it before anything else (README, "
+        "Troubleshooting, 'half set up')."
+    )
+
+
 def store_hint(error: BaseException, tb: TracebackType | None = None) -> str | None:
     """What happened and what to do, for a known store failure; None for any other error."""
     messages = _messages(error)
@@ -170,6 +209,8 @@ def store_hint(error: BaseException, tb: TracebackType | None = None) -> str | N
     # detected"), so any failure but a folder we may not write to is taken for it.
     creating = any(frame.name == MIGRATION_FRAMES[0] for frame in frames)
     no_access = READONLY in messages or "unable to open database file" in messages
+    if in_setup and HALF_MADE in messages:
+        return _half_made_hint(database)
     known = any(message in messages for message in RACE_MESSAGES)
     if (in_setup and known) or (creating and not no_access):
         return (

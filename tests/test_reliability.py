@@ -15,7 +15,7 @@ import pytest
 from notebook_runs import NOTEBOOK_DIR, copy_notebooks, make_store_with_runs, report, run_nbval
 
 from helpers.server import ServerError, check_store
-from helpers.store import RACE_MESSAGES
+from helpers.store import HALF_MADE, RACE_MESSAGES, runs_in
 
 RUNS_PER_WRITER = 15
 WRITER = textwrap.dedent(
@@ -43,6 +43,11 @@ def start_writers(folder) -> list[subprocess.Popen]:
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for name in ("left", "right")
     ]  # fmt: skip
+
+
+def run_writer(folder, name: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", WRITER, name], cwd=folder,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
 def assert_both_writers_complete(folder) -> None:
@@ -89,10 +94,22 @@ def test_two_processes_creating_a_new_store_at_once_lose_nothing(tmp_path):
             assert "_initialize_tables" in stderr, stderr[-3000:]
             assert any(message in stderr for message in RACE_MESSAGES) or "alembic" in stderr
             failed.append(writer.args[-1])
+    half_made = False
     for name in failed:  # the documented fix: run it again, one after the other
-        rerun = subprocess.run([sys.executable, "-c", WRITER, name], cwd=tmp_path,
-                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        rerun = run_writer(tmp_path, name)
+        if rerun.returncode != 0 and HALF_MADE in rerun.stderr:
+            half_made = True
+            break
         assert rerun.returncode == 0, rerun.stderr[-3000:]
+    if half_made:
+        # Rarely (once in about 35 collisions) the collision left the store half set up, and
+        # running again cannot mend it: the kernel's hint then says delete it and run one
+        # after the other (tests/test_store_truth.py). It holds no runs: nothing is lost.
+        assert runs_in(str(tmp_path / "mlflow.db")) == 0
+        (tmp_path / "mlflow.db").unlink()
+        for name in ("left", "right"):
+            rerun = run_writer(tmp_path, name)
+            assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert_both_writers_complete(tmp_path)
 
 

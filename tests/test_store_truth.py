@@ -12,16 +12,20 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pytest
 from cleanup_guard import child_mark
 from notebook_runs import NOTEBOOK_DIR, ROOT
 
-from helpers.store import install_store_hints
+from helpers.store import install_store_hints, runs_in, store_hint
 
 KILLED_LINE = "A kernel stopped mid-run left ridge-tuning and trial-03 RUNNING; marked KILLED.\n"
 DELETED_HINT = (
@@ -33,6 +37,11 @@ RACE_HINT = (
     "Two notebooks created mlflow.db at the same moment and collided (MLflow sets up a new "
     "store without a lock); the other one finished it. Run this cell again: nothing is lost. "
     "(If the other notebook failed too, run its cell again after.)\n"
+)
+HALF_MADE_HINT = (
+    "mlflow.db was left half set up when two notebooks created it at once, so every new attempt "
+    "fails; it holds no runs yet. Restart this kernel and the other notebook's (Kernel > Restart "
+    "Kernel), delete mlflow.db, then run one notebook before the other.\n"
 )
 IMPORTS = """\
 import logging
@@ -261,6 +270,9 @@ def test_two_kernels_creating_a_new_store_at_once_get_the_hint_and_a_rerun_loses
                 assert result.stdout == RACE_HINT, result.error["evalue"]
             reruns = [kernel.run(cell) for kernel, _ in collided]  # the hint's fix
             if any(r.error and "_alembic_tmp_" in r.error["evalue"] for r in reruns):
+                for rerun in reruns:  # the kernel no longer says "run it again", but the fix
+                    assert rerun.stdout in ("", HALF_MADE_HINT), rerun.error
+                assert HALF_MADE_HINT in [rerun.stdout for rerun in reruns]
                 half_made += 1
                 continue
             for rerun in reruns:
@@ -271,3 +283,77 @@ def test_two_kernels_creating_a_new_store_at_once_get_the_hint_and_a_rerun_loses
         for index, kernel in enumerate(pair):  # both notebooks carry on
             ok(kernel.run(LOG_A_RUN.replace("NAME", f"'kernel-{index}'")))
     assert statuses(folder) == {"kernel-0": "FINISHED", "kernel-1": "FINISHED"}
+
+
+def leave_half_made(path: Path) -> None:
+    """What the rare collision leaves: a table of alembic's, rebuilt under a temporary name
+    and never renamed back (the failing migration rebuilds ``tags``, as in CI's failure)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE _alembic_tmp_tags (key VARCHAR(250))")
+        db.commit()
+
+
+def test_a_half_made_new_store_says_delete_it_and_deleting_fixes_it(tmp_path):
+    """Running the cell again cannot mend a store a collision left half set up: the kernel
+    says so, and its fix (restart, delete the store, run again) works."""
+    leave_half_made(tmp_path / "mlflow.db")
+    with kernels(tmp_path, 1) as [kernel]:
+        for _ in range(2):  # the first time, and "run this cell again"
+            failed = kernel.run(IMPORTS + OPEN_STORE)
+            assert "table _alembic_tmp_tags already exists" in failed.error["evalue"]
+            assert failed.stdout == HALF_MADE_HINT
+        kernel.restart()
+        (tmp_path / "mlflow.db").unlink()
+        ok(kernel.run(IMPORTS + OPEN_STORE + LOG_A_RUN.replace("NAME", "'after'")))
+    assert statuses(tmp_path) == {"after": "FINISHED"}
+
+
+MAKE_THREE_RUNS = """
+import sys
+import mlflow
+client = mlflow.MlflowClient(sys.argv[1])
+experiment_id = client.create_experiment("kept")
+for _ in range(3):
+    client.set_terminated(client.create_run(experiment_id).info.run_id)
+"""
+
+
+def test_a_half_made_store_that_holds_runs_is_never_to_be_deleted(tmp_path):
+    """An existing store cut off mid-migration, with runs in it: the hint must not say delete."""
+    database = tmp_path / "mlflow.db"
+    # Made in another process: MLflow keeps the store of a URI it has opened, and this one
+    # must open the file afresh, as a new kernel would.
+    subprocess.run(
+        [sys.executable, "-c", MAKE_THREE_RUNS, f"sqlite:///{database}"], check=True, timeout=120
+    )
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        # Back to the revision before the one that rebuilds ``tags``, one table gone, and
+        # alembic's leftover: so opening the store sets it up again and stops on the leftover.
+        db.execute("UPDATE alembic_version SET version_num = '4465047574b1'")
+        db.execute("DROP TABLE trace_tags")
+        db.execute("CREATE TABLE _alembic_tmp_tags (key VARCHAR(250))")
+        db.commit()
+    # Its own URI: MLflow keeps an engine per URI, and a shared "sqlite:///mlflow.db" would
+    # keep this broken file open for every later test in this process.
+    mlflow.set_tracking_uri(f"sqlite:///{database}")
+    try:
+        with pytest.raises(Exception, match="_alembic_tmp_tags already exists") as failure:
+            mlflow.MlflowClient().search_experiments()
+        hint = store_hint(failure.value)
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert runs_in(str(database)) == 3
+    assert hint == (
+        "mlflow.db was left half set up by an interrupted migration, and it holds 3 runs: do not "
+        "delete it. Close the notebooks and keep a copy of it before anything else (README, "
+        "Troubleshooting, 'half set up')."
+    )
+
+
+def test_runs_in_counts_without_mlflow_and_says_none_when_it_cannot_tell(tmp_path):
+    assert runs_in(str(tmp_path / "absent.db")) is None  # read-only: nothing is created
+    assert not (tmp_path / "absent.db").exists()
+    (tmp_path / "junk.db").write_bytes(b"not a database at all, " * 100)
+    assert runs_in(str(tmp_path / "junk.db")) is None
+    leave_half_made(tmp_path / "new.db")
+    assert runs_in(str(tmp_path / "new.db")) == 0
