@@ -398,6 +398,51 @@ def test_registry_shows_the_champion_alias(page, ui, client):
     screenshot(page, "registry")
 
 
+def test_evaluation_run_page_shows_the_gates_evidence(page, ui, client, course_experiment):
+    """08's evaluation of the champion on March, found where 08's prose says: the run's
+    metrics linked to the model, the model, March's data, no artifacts; and on the logged
+    model's page the same metrics, with the run and dataset each came from."""
+    run = run_by_name(client, course_experiment, "evaluate-champion-on-march")
+    [dataset] = [entry.dataset for entry in run.inputs.dataset_inputs]
+    path = f"#/experiments/{course_experiment.experiment_id}/runs/{run.info.run_id}"
+    open_page(page, ui, path, "evaluate-champion-on-march")
+    page.get_by_text("root_mean_squared_error", exact=True).first.wait_for(timeout=WAIT_MS)
+    text = body(page)
+    metrics = run.data.metrics
+    assert "root_mean_squared_error" in metrics and "mean_absolute_error" in metrics
+    assert f"Metrics ({len(metrics)})" in text
+    rows = [row.split("\n") for row in page.locator("[role=row], tr").all_inner_texts()]
+    for name, value in metrics.items():
+        [row] = [row for row in rows if row[0] == name]
+        assert float(row[1]) == value and row[2] == "duration-pipeline", row
+    assert "Logged models (1)" in text
+    assert f"{dataset.name} ({dataset.digest})" in text, "March's data, named, with its digest"
+    page.get_by_role("tab", name="Artifacts", exact=True).click()
+    page.get_by_text("No Artifacts Recorded", exact=True).wait_for(timeout=WAIT_MS)
+
+    page.get_by_role("tab", name="Overview", exact=True).click()
+    page.get_by_role("link", name="duration-pipeline", exact=True).last.click()
+    page.get_by_text("About this logged model", exact=True).wait_for(timeout=WAIT_MS)
+    page.wait_for_timeout(1000)
+    assert_nothing_covers(page)
+    text = body(page)
+    model = client.get_logged_model(page.url.rsplit("/", 1)[-1])
+    assert model.model_id in text and model.name == "duration-pipeline"
+    versions = client.search_model_versions(f"run_id = '{model.source_run_id}'")
+    assert [v.name for v in versions] == ["nyc-taxi-duration"], "it is a registered version"
+    assert "Not registered" in text, "yet its page says so (08's prose warns)"
+    rows = [row.split("\n") for row in page.locator("[role=row], tr").all_inner_texts()]
+    evaluated = [row for row in rows if row[2:3] == ["evaluate-champion-on-march"]]
+    by_name: dict[str, list[list[str]]] = {}
+    for row in evaluated:
+        by_name.setdefault(row[0], []).append(row)
+    assert set(by_name) == set(metrics)
+    for name, value in metrics.items():
+        assert len(by_name[name]) == 2, "listed twice, as 08's prose warns"
+        for row in by_name[name]:
+            assert row[1] == f"{dataset.name} (#{dataset.digest})" and float(row[3]) == value
+
+
 def test_run_page_shows_the_system_metrics_tab(page, ui, client, course_experiment):
     """06's run with ``log_system_metrics=True``: its System metrics tab counts the metrics it
     logged and draws them, CPU first, each chart's legend naming the run and the metric."""
