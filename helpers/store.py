@@ -26,13 +26,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import traceback
 from types import TracebackType
 
 import mlflow
 from mlflow.entities import Run
 
-__all__ = ["end_runs_left_running", "install_store_hints", "runs_in", "store_hint"]
+__all__ = [
+    "end_runs_left_running",
+    "install_store_hints",
+    "left_half_made",
+    "leftover_tables",
+    "runs_in",
+    "store_hint",
+]
 
 NAMES_SHOWN = 5
 """How many runs :func:`end_runs_left_running` names before it says "and N more"."""
@@ -59,6 +67,9 @@ HALF_MADE = "_alembic_tmp_"
 """Alembic rebuilds a SQLite table as ``_alembic_tmp_<table>``, then renames it; a migration cut
 off in between leaves that table, and every later attempt to set up the store stops on it
 ("table _alembic_tmp_latest_metrics already exists")."""
+
+LEFTOVER_WAIT = 3.0
+"""Seconds the hint watches alembic's temporary table before it calls the store half set up."""
 
 MIGRATION_FRAMES = ("_initialize_tables", "db_migrations")
 """A traceback through MLflow's set-up of a new store names one of these (function or file)."""
@@ -169,6 +180,33 @@ def runs_in(path: str) -> int | None:
         return None
 
 
+def leftover_tables(path: str) -> list[str]:
+    """The ``_alembic_tmp_`` tables in the SQLite file ``path`` (read-only; [] if unreadable)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return [name for (name,) in rows if name.startswith(HALF_MADE)]
+    except sqlite3.Error:
+        return []
+
+
+def left_half_made(database: str) -> bool:
+    """True if alembic's temporary table stays in the store: the store was left half set up.
+
+    Why wait: the same message also comes from a collision still under way, when the other
+    process has just made that table and is about to rename it; then it is gone within a
+    moment, and running the cell again works.
+    """
+    deadline = time.monotonic() + LEFTOVER_WAIT
+    while leftover_tables(database):
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _half_made_hint(database: str) -> str:
     """What to do with a store left half set up: delete it only if it holds no runs."""
     name = os.path.basename(database)
@@ -209,7 +247,7 @@ def store_hint(error: BaseException, tb: TracebackType | None = None) -> str | N
     # detected"), so any failure but a folder we may not write to is taken for it.
     creating = any(frame.name == MIGRATION_FRAMES[0] for frame in frames)
     no_access = READONLY in messages or "unable to open database file" in messages
-    if in_setup and HALF_MADE in messages:
+    if in_setup and HALF_MADE in messages and left_half_made(database):
         return _half_made_hint(database)
     known = any(message in messages for message in RACE_MESSAGES)
     if (in_setup and known) or (creating and not no_access):

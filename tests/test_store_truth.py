@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,13 @@ import pytest
 from cleanup_guard import child_mark
 from notebook_runs import NOTEBOOK_DIR, ROOT
 
-from helpers.store import install_store_hints, runs_in, store_hint
+from helpers.store import (
+    install_store_hints,
+    left_half_made,
+    leftover_tables,
+    runs_in,
+    store_hint,
+)
 
 KILLED_LINE = "A kernel stopped mid-run left ridge-tuning and trial-03 RUNNING; marked KILLED.\n"
 DELETED_HINT = (
@@ -254,7 +261,7 @@ def test_two_kernels_creating_a_new_store_at_once_get_the_hint_and_a_rerun_loses
     exists": the store was left half-made, the README's last resort); such an attempt is
     counted and the test tries a new store, as it proves nothing about the usual case.
     """
-    half_made = 0
+    half_made, recovered = 0, False
     with kernels(tmp_path, 2) as pair:
         for kernel in pair:
             ok(kernel.run(IMPORTS))
@@ -267,7 +274,12 @@ def test_two_kernels_creating_a_new_store_at_once_get_the_hint_and_a_rerun_loses
                        [(kernel, kernel.send(cell)) for kernel in pair]]  # fmt: skip
             collided = [(k, r) for k, r in zip(pair, results, strict=True) if r.error]
             for _, result in collided:
-                assert result.stdout == RACE_HINT, result.error["evalue"]
+                assert result.stdout in (RACE_HINT, HALF_MADE_HINT), result.error["evalue"]
+            if any(result.stdout == HALF_MADE_HINT for _, result in collided):
+                # Both lost, and alembic's temporary table stayed: said at once, and true.
+                assert leftover_tables(str(folder / "mlflow.db"))
+                half_made += 1
+                continue
             reruns = [kernel.run(cell) for kernel, _ in collided]  # the hint's fix
             if any(r.error and "_alembic_tmp_" in r.error["evalue"] for r in reruns):
                 for rerun in reruns:  # the kernel no longer says "run it again", but the fix
@@ -278,8 +290,9 @@ def test_two_kernels_creating_a_new_store_at_once_get_the_hint_and_a_rerun_loses
             for rerun in reruns:
                 ok(rerun)
             if collided:
+                recovered = True
                 break
-        assert collided, f"no recovered collision in 8 attempts ({half_made} half-made)"
+        assert recovered, f"no recovered collision in 8 attempts ({half_made} half-made)"
         for index, kernel in enumerate(pair):  # both notebooks carry on
             ok(kernel.run(LOG_A_RUN.replace("NAME", f"'kernel-{index}'")))
     assert statuses(folder) == {"kernel-0": "FINISHED", "kernel-1": "FINISHED"}
@@ -335,19 +348,42 @@ def test_a_half_made_store_that_holds_runs_is_never_to_be_deleted(tmp_path):
         db.commit()
     # Its own URI: MLflow keeps an engine per URI, and a shared "sqlite:///mlflow.db" would
     # keep this broken file open for every later test in this process.
+    before = os.environ.get("MLFLOW_TRACKING_URI")  # restored as it was, set or not
     mlflow.set_tracking_uri(f"sqlite:///{database}")
     try:
         with pytest.raises(Exception, match="_alembic_tmp_tags already exists") as failure:
             mlflow.MlflowClient().search_experiments()
         hint = store_hint(failure.value)
     finally:
-        mlflow.set_tracking_uri(None)
+        mlflow.set_tracking_uri(before)
     assert runs_in(str(database)) == 3
     assert hint == (
         "mlflow.db was left half set up by an interrupted migration, and it holds 3 runs: do not "
         "delete it. Close the notebooks and keep a copy of it before anything else (README, "
         "Troubleshooting, 'half set up')."
     )
+
+
+def test_a_collision_under_way_is_not_taken_for_a_half_made_store(tmp_path):
+    """The same message comes from a collision still under way: the other process made the
+    temporary table and renames it a moment later. Only a table that stays means half made."""
+    database = tmp_path / "mlflow.db"
+    leave_half_made(database)
+    assert left_half_made(str(database)), "a table that stays"
+
+    def finish_the_migration():
+        time.sleep(1.0)
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            db.execute("ALTER TABLE _alembic_tmp_tags RENAME TO tags")
+            db.commit()
+
+    other = threading.Thread(target=finish_the_migration)
+    other.start()
+    try:
+        assert not left_half_made(str(database)), "renamed within the wait: a plain collision"
+    finally:
+        other.join()
+    assert leftover_tables(str(database)) == []
 
 
 def test_runs_in_counts_without_mlflow_and_says_none_when_it_cannot_tell(tmp_path):
