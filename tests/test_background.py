@@ -261,7 +261,10 @@ def leftover(tmp_path) -> Iterator[tuple[subprocess.Popen, int]]:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     port = free_port(5190)
-    env = {**os.environ, MARKER: "leftover-" + str(port), OWNER: f"{dead.pid}@1.00"}
+    # Its own temporary folder: an older course's server runs MLflow's job runner, whose
+    # store leaves a lock file (db_init_lock-...) there; MLflow's, not the course's.
+    env = {**os.environ, MARKER: "leftover-" + str(port), OWNER: f"{dead.pid}@1.00",
+           "TMPDIR": str(tmp_path)}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", "sqlite:///old.db",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],

@@ -371,6 +371,10 @@ def test_codespace_ui_answers_on_its_forwarded_address_and_refuses_a_forged_one(
     assert cd == "cd notebooks"
     port = free_port(5000)
     log_path = folder.parent / "mlflow-ui.log"
+    # As written, the README's UI runs MLflow's job runner, whose store leaves a lock file
+    # (db_init_lock-...) in the temporary folder: MLflow's, harmless, and kept in this test's.
+    (folder.parent / "ui-tmp").mkdir(exist_ok=True)
+    env["TMPDIR"] = str(folder.parent / "ui-tmp")
     with open(log_path, "wb") as log:
         # One worker instead of four: each checks the Host header alike, and four starting
         # at once on a busy 2-core machine can miss uvicorn's start-up deadline.
