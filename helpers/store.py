@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import time
 import traceback
 from types import TracebackType
@@ -166,30 +167,32 @@ def _deleted_while_open(path: str) -> bool:
     return False
 
 
-def runs_in(path: str) -> int | None:
-    """How many runs the SQLite file ``path`` holds (0 if it has no runs table yet); None when
-    it cannot be read. Read-only, with the standard library: the store may be half made."""
-    import sqlite3
-
+def _read(path: str, query: str) -> list[tuple] | None:
+    """The rows of ``query`` on the SQLite file ``path``, opened read-only with the standard
+    library (the store may be half made); None when it cannot be read."""
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
-                return 0
-            return db.execute("SELECT count(*) FROM runs").fetchone()[0]
+            return db.execute(query).fetchall()
     except sqlite3.Error:
         return None
 
 
-def leftover_tables(path: str) -> list[str]:
-    """The ``_alembic_tmp_`` tables in the SQLite file ``path`` (read-only; [] if unreadable)."""
-    import sqlite3
+def runs_in(path: str) -> int | None:
+    """How many runs the SQLite file ``path`` holds (0 if it has no runs table yet); None when
+    it cannot be read."""
+    tables = _read(path, "SELECT name FROM sqlite_master WHERE name = 'runs'")
+    if tables is None:
+        return None
+    if not tables:
+        return 0
+    counted = _read(path, "SELECT count(*) FROM runs")
+    return counted[0][0] if counted else None
 
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            return [name for (name,) in rows if name.startswith(HALF_MADE)]
-    except sqlite3.Error:
-        return []
+
+def leftover_tables(path: str) -> list[str]:
+    """The ``_alembic_tmp_`` tables in the SQLite file ``path`` ([] if unreadable)."""
+    tables = _read(path, "SELECT name FROM sqlite_master WHERE type = 'table'") or []
+    return [name for (name,) in tables if name.startswith(HALF_MADE)]
 
 
 def left_half_made(database: str) -> bool:
@@ -242,13 +245,13 @@ def store_hint(error: BaseException, tb: TracebackType | None = None) -> str | N
     in_setup = any(
         frame.name in MIGRATION_FRAMES or MIGRATION_FRAMES[1] in frame.filename for frame in frames
     )
+    if in_setup and HALF_MADE in messages and left_half_made(database):
+        return _half_made_hint(database)
     # A new store is made in _initialize_tables (an existing one never gets there): the race
     # shows there in more ways than the messages above (seen too: "Circular dependency
     # detected"), so any failure but a folder we may not write to is taken for it.
     creating = any(frame.name == MIGRATION_FRAMES[0] for frame in frames)
     no_access = READONLY in messages or "unable to open database file" in messages
-    if in_setup and HALF_MADE in messages and left_half_made(database):
-        return _half_made_hint(database)
     known = any(message in messages for message in RACE_MESSAGES)
     if (in_setup and known) or (creating and not no_access):
         return (
