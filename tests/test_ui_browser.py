@@ -248,6 +248,11 @@ def body(page) -> str:
     return page.inner_text("body")
 
 
+def table_rows(page) -> list[list[str]]:
+    """Every table row on the page, as the list of its cells' texts."""
+    return [row.split("\n") for row in page.locator("[role=row], tr").all_inner_texts()]
+
+
 def run_by_name(client, experiment, name):
     [run] = client.search_runs(
         [experiment.experiment_id],
@@ -325,7 +330,7 @@ def test_run_page_shows_tag_params_metrics_and_model(page, ui, client, course_ex
     page.get_by_text("developer", exact=True).first.wait_for(timeout=WAIT_MS)
     text = body(page)
     assert "developer" in text and "alice" in text
-    rows = [row.split("\n") for row in page.locator("[role=row], tr").all_inner_texts()]
+    rows = table_rows(page)
     for param, value in run.data.params.items():
         assert [param, value] in rows, f"parameter {param} = {value} has its own row"
     [metric] = [row for row in rows if row[0] == "rmse"]
@@ -417,7 +422,7 @@ def test_evaluation_run_page_shows_the_gates_evidence(page, ui, client, course_e
     metrics = run.data.metrics
     assert "root_mean_squared_error" in metrics and "mean_absolute_error" in metrics
     assert f"Metrics ({len(metrics)})" in text
-    rows = [row.split("\n") for row in page.locator("[role=row], tr").all_inner_texts()]
+    rows = table_rows(page)
     for name, value in metrics.items():
         [row] = [row for row in rows if row[0] == name]
         assert float(row[1]) == value and row[2] == "duration-pipeline", row
@@ -437,7 +442,7 @@ def test_evaluation_run_page_shows_the_gates_evidence(page, ui, client, course_e
     versions = client.search_model_versions(f"run_id = '{model.source_run_id}'")
     assert [v.name for v in versions] == ["nyc-taxi-duration"], "it is a registered version"
     assert "Not registered" in text, "yet its page says so (08's prose warns)"
-    rows = [row.split("\n") for row in page.locator("[role=row], tr").all_inner_texts()]
+    rows = table_rows(page)
     evaluated = [row for row in rows if row[2:3] == ["evaluate-champion-on-march"]]
     by_name: dict[str, list[list[str]]] = {}
     for row in evaluated:
