@@ -1,9 +1,9 @@
 """NYC TLC taxi trip data for the course: an offline sample or the real monthly files.
 
 Why a sample: the module trains on January 2021 and validates on February 2021 of the
-TLC's green-taxi records; its later homework cohorts use January-March 2023 of the green
-(2024) and yellow (2025) taxis. Downloading them needs the internet, which a learner on a
-train or a CI machine does not have. So by default :func:`load_trips` *generates* a
+TLC's green-taxi records; its homework cohorts use January-March of green taxis of 2021
+(2022), 2022 (2023) and 2023 (2024 and 2025). Downloading them needs the internet, which a
+learner on a train or a CI machine does not have. So by default :func:`load_trips` *generates* a
 deterministic month of trips with the real TLC schema of each colour. Durations depend on
 distance, the pickup/drop-off zone pair and the hour, with a few outliers outside 1-60
 minutes and some missing values, so every lesson of the module works on it. The sample is
@@ -11,10 +11,14 @@ synthetic for every colour: its numbers are not the TLC's.
 
 Set the environment variable ``COURSE_DATA_SOURCE=tlc`` to use the real files instead:
 each month is downloaded once into a git-ignored ``data/`` folder and read from there.
+
+``python -m helpers.data write-tlc green 2023 --to taxi-data`` writes sample months as files
+named and shaped as the TLC's, so that the module's own scripts read them unchanged, offline.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import http.client
 import os
@@ -41,7 +45,7 @@ FIRST_MONTHS = {"green": (2013, 8), "yellow": (2009, 1)}
 FIRST_MONTH = FIRST_MONTHS["green"]
 """The TLC's first month of green-taxi records (August 2013)."""
 
-COHORT_MONTHS = "green 2021-01 to 2021-03, and green or yellow 2023-01 to 2023-03"
+COHORT_MONTHS = "green 2021-01 to 2021-03, 2022-01 to 2022-03 and 2023-01 to 2023-03"
 """The months the course's homework cohorts use, for error messages."""
 
 TLC_GREEN_COLUMNS = (
@@ -761,3 +765,73 @@ def _generate_yellow(year: int, month: int, n: int) -> pd.DataFrame:
         columns=list(TLC_YELLOW_COLUMNS),
     )
     return df.sort_values("tpep_pickup_datetime", ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------
+# Sample months as TLC files, for the module's own scripts
+
+
+def write_tlc_files(
+    colour: str, year: int, months: list[int], folder: str | Path, source: str = "sample"
+) -> list[Path]:
+    """Write months of trips into ``folder`` as the TLC names and shapes them; return the files.
+
+    Why: the module's homework scripts (``preprocess_data.py``) read
+    ``<colour>_tripdata_YYYY-MM.parquet`` from a folder. Written from the sample, they run
+    offline, unchanged; their numbers are then the sample's, not the module's.
+    """
+    for month in months:
+        validate_month(colour, year, month)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for month in months:
+        path = folder / file_name(colour, year, month)
+        partial = path.with_suffix(".partial")
+        load_trips(colour, year, month, source=source).to_parquet(partial, index=False)
+        partial.replace(path)  # whole or not at all: a script never reads half a file
+        written.append(path)
+    return written
+
+
+def _months(text: str) -> list[int]:
+    """``"1-3"`` or ``"1,2,3"`` -> ``[1, 2, 3]``."""
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-", 1))
+            return list(range(first, last + 1))
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write months as 1-3 or 1,2,3") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.data write-tlc COLOUR YEAR --to FOLDER [--months 1-3]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.data", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    write = commands.add_parser(
+        "write-tlc",
+        help="write months as TLC parquet files, for the module's own scripts",
+        description="Write months of the course's trips as TLC parquet files (offline sample "
+        "by default; COURSE_DATA_SOURCE=tlc copies the real, downloaded months).",
+    )
+    write.add_argument("colour", choices=COLOURS)
+    write.add_argument("year", type=int)
+    write.add_argument("--months", type=_months, default=[1, 2, 3], help="default: 1-3")
+    write.add_argument("--to", required=True, type=Path, help="the folder to write into")
+    args = parser.parse_args(argv)
+    source = os.environ.get("COURSE_DATA_SOURCE") or "sample"
+    try:
+        written = write_tlc_files(args.colour, args.year, args.months, args.to, source=source)
+    except (ValueError, TripDataError, OSError) as error:
+        parser.exit(2, f"python -m helpers.data: {error}\n")
+    kind = "synthetic sample" if source == "sample" else "TLC's real"
+    for path in written:
+        print(f"wrote {path} ({kind} trips)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -176,16 +176,18 @@ def test_yellow_sample_has_outliers_and_missing_values_like_the_real_data(yellow
 
 
 def test_each_cohort_gets_other_data_and_other_answers():
-    """The homework's cohorts (green 2021, green 2023, yellow 2023) must not share answers:
-    the RMSE of one model on each differs by more than the checkers' tolerance."""
+    """The homework's cohorts of other data must not share answers: the RMSE of one model
+    on each cohort's data and target (green 2021 durations for 2022's, green 2022 tips for
+    2023's, green 2023 durations for 2024's and 2025's) differs by more than the checkers'
+    tolerance."""
     rmses = {}
-    for colour, year in [("green", 2021), ("green", 2023), ("yellow", 2023)]:
-        train, val = (data.prepare_features(data.load_trips(colour, year, m)) for m in (1, 2))
+    for year, target in [(2021, "duration"), (2022, "tip_amount"), (2023, "duration")]:
+        train, val = (data.prepare_features(data.load_trips("green", year, m)) for m in (1, 2))
         dv = DictVectorizer()
         X_train = dv.fit_transform(train[["PU_DO", "trip_distance"]].to_dict(orient="records"))
         X_val = dv.transform(val[["PU_DO", "trip_distance"]].to_dict(orient="records"))
-        model = Ridge(alpha=1.0).fit(X_train, train["duration"])
-        rmses[colour, year] = root_mean_squared_error(val["duration"], model.predict(X_val))
+        model = Ridge(alpha=1.0).fit(X_train, train[target])
+        rmses[year, target] = root_mean_squared_error(val[target], model.predict(X_val))
     values = sorted(rmses.values())
     assert min(b - a for a, b in zip(values, values[1:], strict=False)) > 0.25, rmses
     assert data.traffic(2021) == 1.0 and data.traffic(2023) < 1.0
@@ -262,7 +264,7 @@ def test_the_valid_range_ends_with_last_month_and_names_the_cohorts():
         data.load_trips("yellow", today.year, today.month)
     assert str(error.value).endswith(
         f"Choose a month from 2009-01 to {last[0]}-{last[1]:02d}; the homework's cohorts use "
-        "green 2021-01 to 2021-03, and green or yellow 2023-01 to 2023-03."
+        "green 2021-01 to 2021-03, 2022-01 to 2022-03 and 2023-01 to 2023-03."
     )
     assert len(data.load_trips("yellow", *last, source="sample")) > 0, "last month is served"
 
@@ -646,3 +648,37 @@ def test_a_sample_too_big_to_generate_is_refused_at_once(monkeypatch):
     assert "Set it to 1,000,000 or less" in str(error.value)
     monkeypatch.setenv("COURSE_SAMPLE_TRIPS", str(data.MAX_SAMPLE_TRIPS))
     assert data.sample_size() == data.MAX_SAMPLE_TRIPS, "the bound itself is allowed"
+
+
+def test_write_tlc_writes_sample_months_as_the_module_scripts_read_them(tmp_path, capsys):
+    """`python -m helpers.data write-tlc`: files named and shaped as the TLC's, read back
+    as the same trips, and the module's own reading (lpep_* times) works on them."""
+    assert data.main(["write-tlc", "green", "2023", "--to", str(tmp_path / "taxi")]) == 0
+    names = [f"green_tripdata_2023-0{m}.parquet" for m in (1, 2, 3)]
+    assert sorted(p.name for p in (tmp_path / "taxi").iterdir()) == names
+    assert capsys.readouterr().out.count("(synthetic sample trips)") == 3
+    written = pd.read_parquet(tmp_path / "taxi" / names[1])
+    pd.testing.assert_frame_equal(written, data.load_trips("green", 2023, 2, source="sample"))
+    assert tuple(written.columns) == data.TLC_GREEN_COLUMNS
+    minutes = (written["lpep_dropoff_datetime"] - written["lpep_pickup_datetime"]).dt.seconds
+    assert minutes.between(60, 3600).mean() > 0.9
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["write-tlc", "green", "2023", "--months", "13", "--to", "x"], "Month 13 is out of range"),
+        (["write-tlc", "green", "2023", "--months", "a-b", "--to", "x"], "write months as 1-3"),
+        (["write-tlc", "purple", "2023", "--to", "x"], "invalid choice: 'purple'"),
+        (["write-tlc", "green", "2023"], "the following arguments are required: --to"),
+    ],
+)
+def test_write_tlc_refuses_bad_input_and_writes_nothing(
+    tmp_path, capsys, monkeypatch, argv, message
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        data.main(argv)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -1,7 +1,7 @@
 """The homework's checkers (notebook 12): each answer worked out from MLflow, never stored.
 
-Each cohort of the module's homework uses other data: its checkers must accept the answers of
-the cohort chosen, and refuse another cohort's.
+Each cohort of the module's homework asks its own questions on its own data: its checkers must
+accept the answers of the cohort chosen, and refuse another cohort's.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 
 import mlflow
+import pandas as pd
 import pytest
 import sklearn
 from exercise_support import (  # noqa: F401
@@ -20,11 +21,11 @@ from exercise_support import (  # noqa: F401
     verdict,
 )
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import Ridge
 from sklearn.metrics import root_mean_squared_error
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from helpers.data import load_trips, prepare_features
@@ -35,18 +36,22 @@ from helpers.exercises.nb12 import (
     EXPERIMENT,
     MODEL,
     RMSE_TOLERANCE,
+    ask,
     check_question_1,
     check_question_2,
     check_question_3,
     check_question_4,
     check_question_5,
     check_question_6,
+    check_question_7,
     choose_cohort,
     chosen_cohort,
     cohort_data,
 )
 
 OTHER_COHORTS = [name for name in COHORTS if name != DEFAULT_COHORT]
+OTHER_DATA = [n for n in OTHER_COHORTS if COHORTS[n].data_year != COHORTS[DEFAULT_COHORT].data_year]
+"""The cohorts whose data differ from the default's (2024 and 2025 share theirs)."""
 
 
 @pytest.fixture(autouse=True)
@@ -63,30 +68,115 @@ def homework(store):
 
 
 def test_the_cohorts_are_the_module_homeworks():
-    assert DEFAULT_COHORT == "original"
-    assert {name: (c.colour, c.year) for name, c in COHORTS.items()} == {
-        "original": ("green", 2021),
-        "2024": ("green", 2023),
-        "2025": ("yellow", 2023),
+    """Data, target and question of each course step as each cohort's homework.md has them."""
+    assert DEFAULT_COHORT == "2025"
+    assert {name: (c.colour, c.data_year, c.target) for name, c in COHORTS.items()} == {
+        "2022": ("green", 2021, "duration"),
+        "2023": ("green", 2022, "tip_amount"),
+        "2024": ("green", 2023, "duration"),
+        "2025": ("green", 2023, "duration"),
     }
+    asked = {
+        name: {n: (q.number, q.kind) for n, q in c.questions.items()} for name, c in COHORTS.items()
+    }
+    assert asked["2022"] == {
+        1: (1, "version"),
+        2: (2, "files"),
+        3: (3, "param_count"),
+        4: (4, "server_option"),
+        5: (5, "val_rmse"),
+        6: (6, "test_rmse"),
+    }
+    assert asked["2023"] == {
+        1: (1, "version"),
+        2: (2, "dv_size"),
+        3: (3, "max_depth"),
+        5: (4, "val_rmse"),
+        6: (5, "test_rmse"),
+        7: (6, "metadata"),
+    }
+    assert (
+        asked["2024"]
+        == asked["2025"]
+        == {
+            1: (1, "version"),
+            2: (2, "files"),
+            3: (3, "min_samples_split"),
+            4: (4, "server_option"),
+            5: (5, "val_rmse"),
+            6: (6, "test_rmse"),
+        }
+    )
+    options = {
+        name: (c.questions[5].options, c.questions[6].options) for name, c in COHORTS.items()
+    }
+    assert options["2022"] == (
+        ("6.128", "6.628", "7.128", "7.628"),
+        ("6.1", "6.55", "7.93", "15.1"),
+    )
+    assert options["2023"] == (
+        ("1.85", "2.15", "2.45", "2.85"),
+        ("1.885", "2.185", "2.555", "2.955"),
+    )
+    assert (
+        options["2024"]
+        == options["2025"]
+        == (("4.817", "5.335", "5.818", "6.336"), ("5.060", "5.567", "6.061", "6.568"))
+    )
+    assert COHORTS["2022"].questions[3].options == ("19", "17", "10", "20")
+    assert COHORTS["2023"].questions[2].options == ("54 kB", "154 kB", "54 MB", "154 MB")
+    assert COHORTS["2023"].questions[7].options[-1] == "All the above answers are correct"
+    years = (2022, 2023, 2024, 2025)
+    homework = [f"cohorts/{y}/02-experiment-tracking/homework.md" for y in years]
+    assert [c.homework for c in COHORTS.values()] == homework
 
 
 def test_choosing_a_cohort_says_what_it_uses(capsys):
-    assert choose_cohort("2025") == COHORTS["2025"] == chosen_cohort()
+    assert choose_cohort("2023") == COHORTS["2023"] == chosen_cohort()
     assert capsys.readouterr().out == (
-        "Using cohort '2025' (the 2025 cohort's homework): yellow taxis, January 2023 (train), "
-        "February 2023 (validation) and March 2023 (test).\n"
+        "Using the 2023 cohort's homework (cohorts/2023/02-experiment-tracking/homework.md): "
+        "green taxis, January 2022 (train), February 2022 (validation) and March 2022 (test); "
+        "it predicts the tip in $.\n"
     )
     assert choose_cohort(2024) == COHORTS["2024"], "a year without quotes is understood"
-    assert choose_cohort(" original ") == COHORTS["original"]
-    for wrong in ("2023", "yellow", None, 2025.0, ""):
+    assert choose_cohort(" 2025 ") == COHORTS["2025"]
+    assert "The same data and questions as 2024's." in capsys.readouterr().out
+    for wrong in ("original", "yellow", None, 2025.0, "", True, "2021"):
         with pytest.raises(ValueError) as error:
             choose_cohort(wrong)
         assert str(error.value) == (
-            f"Unknown cohort {wrong!r}: choose 'original', '2024', '2025' (see the text above "
-            "the cell)."
+            f"Unknown cohort {wrong!r}: choose '2022', '2023', '2024', '2025', the year of your "
+            "cohort (see the text above the cell)."
         )
-    assert chosen_cohort() == COHORTS["original"], "a refused name changes nothing"
+    assert chosen_cohort() == COHORTS["2025"], "a refused name changes nothing"
+
+
+def test_ask_prints_the_cohorts_own_question_or_says_whose_it_borrows(capsys):
+    ask(3)
+    assert capsys.readouterr().out == (
+        "The 2025 homework, question 3:\nWhat is the value of the `min_samples_split` "
+        "parameter:\nOptions: 2 / 4 / 8 / 10\n"
+    )
+    ask(7)
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "The 2025 homework does not ask this; the course asks it as the 2023 "
+        "homework's question 6:\nWhat information does the model registry"
+    )
+    choose_cohort("2023")
+    capsys.readouterr()
+    ask(5)
+    out = capsys.readouterr().out
+    assert out.startswith("The 2023 homework, question 4:\nWhat's the best validation RMSE")
+    assert "Options: 1.85 / 2.15 / 2.45 / 2.85\n" in out and "report yours" in out
+    ask(4)
+    assert capsys.readouterr().out.startswith(
+        "The 2023 homework does not ask this; the course asks it as the 2024 homework's question 4"
+    )
+    choose_cohort("2022")
+    capsys.readouterr()
+    ask(3)
+    assert "count what your run shows" in capsys.readouterr().out
 
 
 def test_question_1_the_installed_version_only(capsys):
@@ -126,6 +216,37 @@ def test_question_2_counts_what_the_newest_preprocess_run_stores(capsys, homewor
         assert hint(verdict(capsys, check_question_2, odd)), odd
 
 
+def preprocess_dv(size: int) -> None:
+    """A `preprocess` run whose dv.pkl holds ``size`` bytes, beside a bigger dataset."""
+    with mlflow.start_run(run_name="preprocess"):
+        mlflow.log_text("x" * size, "preprocessed/dv.pkl")
+        mlflow.log_text("y" * (3 * size), "preprocessed/train.pkl")
+
+
+def test_question_2_of_2023_is_the_vectorizers_size(capsys, homework):
+    """2023 asks the size of dv.pkl: its size (any unit) or the option nearest it is right;
+    another file's size, a far option and a unitless text are not."""
+    choose_cohort("2023")
+    assert hint(verdict(capsys, check_question_2, "54 kB"), "no run named `preprocess`")
+    preprocess_dv(150_000)
+    for right in ("154 kB", "150 kB", "150KB", 150_000, "0.15 MB", "150000 B"):
+        assert correct(verdict(capsys, check_question_2, right)), right
+    for wrong in ("54 kB", "154 MB", "54 MB", "450 kB", 450_000, "1 GB"):  # 450 kB: train.pkl
+        assert hint(verdict(capsys, check_question_2, wrong), "not the size of the vectorizer")
+    for unitless in ("154", "kB", "about 154 kB", "154 KiB"):
+        assert hint(verdict(capsys, check_question_2, unitless), "should be a size"), unitless
+    preprocess_dv(53_000)  # the sample's size: the nearest option, 54 kB, is right
+    assert correct(verdict(capsys, check_question_2, "54 kB"))
+    assert hint(verdict(capsys, check_question_2, "154 kB"), "not the size")
+    with mlflow.start_run(run_name="preprocess"):
+        mlflow.log_text("x", "preprocessed/vectorizer.pkl")
+    assert hint(verdict(capsys, check_question_2, "54 kB"), "holds no `preprocessed/dv.pkl`")
+    for odd in (*ODD_INPUTS, True, -5, float("nan")):
+        assert hint(verdict(capsys, check_question_2, odd)), odd
+    choose_cohort("2024")  # back on a counting cohort, the same answer is no count
+    assert hint(verdict(capsys, check_question_2, "54 kB"), "should be a number")
+
+
 def test_question_3_reads_the_newest_autologged_forest(capsys, homework):
     assert hint(verdict(capsys, check_question_3, 2), "no run in"), "nothing autologged yet"
     X, y = [[0.0], [1.0], [2.0], [3.0]], [0.0, 1.0, 2.0, 3.0]
@@ -143,6 +264,62 @@ def test_question_3_reads_the_newest_autologged_forest(capsys, homework):
     assert correct(verdict(capsys, check_question_3, "2"))
     assert hint(verdict(capsys, check_question_3, 8), "read the parameter")
     assert hint(verdict(capsys, check_question_3, None), "put your answer in `answer_3`")
+    for odd in ODD_INPUTS:
+        assert hint(verdict(capsys, check_question_3, odd)), odd
+
+
+def autologged(forest, name: str, pipeline: bool = False) -> None:
+    X = pd.DataFrame({"PU_DO": ["1_2", "2_3", "1_2", "3_1"], "trip_distance": [1.0, 2, 3, 4]})
+    model = forest
+    if pipeline:
+        route = ColumnTransformer([("route", OneHotEncoder(), ["PU_DO"])], remainder="passthrough")
+        model = make_pipeline(route, forest)
+    else:
+        X = X[["trip_distance"]]
+    mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
+    try:
+        with mlflow.start_run(run_name=name):
+            model.fit(X, [1.0, 2.0, 3.0, 4.0])
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+
+
+def test_question_3_of_2022_counts_the_forests_autologged_parameters(capsys, homework):
+    """Today's forest has 18 parameters: 2022's own answer (17) and its other options are
+    refused, and so is the count of the whole pipeline's parameters."""
+    choose_cohort("2022")
+    today = len(RandomForestRegressor().get_params())
+    assert today == 18 and "monotonic_cst" in RandomForestRegressor().get_params()
+    autologged(RandomForestRegressor(n_estimators=2, random_state=0), "forest", pipeline=True)
+    out = verdict(capsys, check_question_3, 18)
+    assert correct(out) and "monotonic_cst" in out and "17" in out
+    pipeline_count = len(
+        mlflow.search_runs(experiment_names=[EXPERIMENT], output_format="list")[0].data.params
+    )
+    assert pipeline_count > 18
+    for wrong in (17, 19, 10, 20, pipeline_count, 2):
+        assert hint(verdict(capsys, check_question_3, wrong), "count the forest's parameters"), (
+            wrong
+        )
+    autologged(RandomForestRegressor(n_estimators=2, random_state=0), "plain-forest")
+    assert correct(verdict(capsys, check_question_3, "18")), "a forest outside a pipeline too"
+    autologged(GradientBoostingRegressor(n_estimators=2, min_samples_split=3), "boosting")
+    boosting = len(GradientBoostingRegressor().get_params())
+    assert hint(verdict(capsys, check_question_3, boosting), "not a plain RandomForestRegressor")
+
+
+def test_question_3_of_2023_is_the_max_depth_recorded(capsys, homework):
+    choose_cohort("2023")
+    autologged(RandomForestRegressor(n_estimators=2, max_depth=6, random_state=0), "f", True)
+    assert hint(verdict(capsys, check_question_3, 6), "set another `max_depth`")
+    assert hint(verdict(capsys, check_question_3, 10), "read the parameter")
+    autologged(RandomForestRegressor(n_estimators=2, random_state=0), "f")  # max_depth None
+    assert hint(verdict(capsys, check_question_3, 10), "read the parameter")
+    autologged(RandomForestRegressor(n_estimators=2, max_depth=10, random_state=0), "f", True)
+    assert correct(verdict(capsys, check_question_3, 10))
+    assert correct(verdict(capsys, check_question_3, "10"))
+    for wrong in (4, 6, 8, 2, 18):
+        assert hint(verdict(capsys, check_question_3, wrong), "read the parameter"), wrong
     for odd in ODD_INPUTS:
         assert hint(verdict(capsys, check_question_3, odd)), odd
 
@@ -199,7 +376,7 @@ def test_question_5_takes_the_best_trial_of_the_newest_search_to_the_options_dig
     assert correct(verdict(capsys, check_question_5, best + 0.09))
     tuning({1.0: best + 0.5})  # a search whose RMSE its alpha does not give on these data
     out = verdict(capsys, check_question_5, best + 0.5)
-    assert hint(out, "does not give that RMSE on February 2021 of cohort 'original'")
+    assert hint(out, "does not give that RMSE on February 2023 of the 2025 cohort")
     tuning(rmses, log_alpha=False)
     assert hint(verdict(capsys, check_question_5, best), "logged no `alpha`")
     tuning({}, name="ridge-tuning")  # newest search, no trials logged as children
@@ -208,9 +385,10 @@ def test_question_5_takes_the_best_trial_of_the_newest_search_to_the_options_dig
         assert hint(verdict(capsys, check_question_5, odd)), odd
 
 
-@pytest.mark.parametrize("cohort", OTHER_COHORTS)
+@pytest.mark.parametrize("cohort", OTHER_DATA)
 def test_question_5_follows_the_cohort(capsys, homework, cohort):
-    """On cohort 2025, the default's answer is wrong, and so is a search run on its data."""
+    """On another cohort's data, the default's answer is wrong, and so is a search run on
+    the default's data."""
     default_best = min(trial_rmses(DEFAULT_COHORT).values())
     own = trial_rmses(cohort)
     choose_cohort(cohort)
@@ -220,7 +398,8 @@ def test_question_5_follows_the_cohort(capsys, homework, cohort):
     assert hint(verdict(capsys, check_question_5, round(default_best, 3)), "not the best")
     tuning(trial_rmses(DEFAULT_COHORT))  # the default cohort's search, in this cohort's store
     out = verdict(capsys, check_question_5, round(default_best, 3))
-    assert hint(out, f"on February 2023 of cohort '{cohort}'", "another cohort's data")
+    year = COHORTS[cohort].data_year
+    assert hint(out, f"on February {year} of the {cohort} cohort", "another cohort's data")
     choose_cohort(DEFAULT_COHORT)  # the learner switches back: that search is right again
     assert correct(verdict(capsys, check_question_5, round(default_best, 3)))
 
@@ -232,17 +411,18 @@ FEATURES = ["PU_DO", "trip_distance"]
 def cohort_months(cohort: str) -> tuple:
     """January, February and March of ``cohort``, prepared."""
     c = COHORTS[cohort]
-    return tuple(prepare_features(load_trips(c.colour, c.year, m)) for m in (1, 2, 3))
+    return tuple(prepare_features(load_trips(c.colour, c.data_year, m)) for m in (1, 2, 3))
 
 
 def ridge_on_march(cohort: str) -> tuple[Ridge, DictVectorizer, float]:
     """The solution's champion for ``cohort``, its vectorizer and its RMSE on March."""
     train, _, march = cohort_months(cohort)
+    target = COHORTS[cohort].target
     dv = DictVectorizer()
     X_train = dv.fit_transform(train[FEATURES].to_dict(orient="records"))
-    ridge = Ridge(alpha=1.0, tol=1e-8).fit(X_train, train["duration"].values)
+    ridge = Ridge(alpha=1.0, tol=1e-8).fit(X_train, train[target].values)
     X_march = dv.transform(march[FEATURES].to_dict(orient="records"))
-    return ridge, dv, root_mean_squared_error(march["duration"].values, ridge.predict(X_march))
+    return ridge, dv, root_mean_squared_error(march[target].values, ridge.predict(X_march))
 
 
 def register_champion(model, inputs) -> None:
@@ -258,8 +438,11 @@ def register_champion(model, inputs) -> None:
 
 
 def test_question_6_scores_the_champion_on_march_whatever_its_input(capsys, homework):
+    """On the 2022 cohort's data, whose February and March the checker can tell apart (on the
+    sample's 2023 months one model's RMSEs differ by less than the tolerance)."""
+    choose_cohort("2022")
     assert hint(verdict(capsys, check_question_6, 6.3), "no `nyc-taxi-homework` model")
-    train, val, march = cohort_months(DEFAULT_COHORT)
+    train, val, march = cohort_months("2022")
     dv = DictVectorizer()
     X_train = dv.fit_transform(train[FEATURES].to_dict(orient="records"))
     X_march = dv.transform(march[FEATURES].to_dict(orient="records"))
@@ -290,24 +473,25 @@ def test_question_6_scores_the_champion_on_march_whatever_its_input(capsys, home
     assert hint(verdict(capsys, check_question_6, 6.3), "could not predict March's trips")
 
 
-def assert_a_pipeline_champion_is_scored(capsys, train, march) -> float:
+def assert_a_pipeline_champion_is_scored(capsys, train, march, target="duration") -> float:
     """A DataFrame pipeline champion (notebook 07's way) trained on ``train``: its RMSE on
     ``march`` is accepted. Returns that RMSE."""
     pipeline = Pipeline([
         ("route", ColumnTransformer([("PU_DO", OneHotEncoder(handle_unknown="ignore"), ["PU_DO"])],
                                     remainder="passthrough")),
         ("ridge", Ridge(alpha=1.0, tol=1e-8)),
-    ]).fit(train[FEATURES], train["duration"])  # fmt: skip
+    ]).fit(train[FEATURES], train[target])  # fmt: skip
     register_champion(pipeline, train[FEATURES])
-    rmse = root_mean_squared_error(march["duration"], pipeline.predict(march[FEATURES]))
+    rmse = root_mean_squared_error(march[target], pipeline.predict(march[FEATURES]))
     assert correct(verdict(capsys, check_question_6, round(rmse, 3)))
     return rmse
 
 
-@pytest.mark.parametrize("cohort", OTHER_COHORTS)
+@pytest.mark.parametrize("cohort", OTHER_DATA)
 def test_question_6_scores_the_champion_on_the_cohorts_march(capsys, homework, cohort):
-    """On cohort 2025 the champion is scored on yellow March 2023: the default's answer,
-    and this cohort's validation RMSE, are refused."""
+    """On another cohort the champion is scored on that cohort's March and target (2023's:
+    green March 2022, tips): the default's answer, and this cohort's validation RMSE, are
+    refused."""
     choose_cohort(cohort)
     ridge, dv, on_march = ridge_on_march(cohort)
     _, val, march = cohort_months(cohort)
@@ -316,19 +500,46 @@ def test_question_6_scores_the_champion_on_the_cohorts_march(capsys, homework, c
     assert correct(verdict(capsys, check_question_6, round(on_march, 3)))
     default_answer = ridge_on_march(DEFAULT_COHORT)[2]
     assert abs(default_answer - on_march) > 2 * RMSE_TOLERANCE
-    year = COHORTS[cohort].year
+    year, target = COHORTS[cohort].data_year, COHORTS[cohort].target
     out = verdict(capsys, check_question_6, round(default_answer, 3))
-    assert hint(out, f"not the champion's RMSE on March {year} of cohort '{cohort}'")
-    on_val = root_mean_squared_error(val["duration"].values, ridge.predict(X_val))
+    assert hint(out, f"not the champion's RMSE on March {year} of the {cohort} cohort")
+    on_val = root_mean_squared_error(val[target].values, ridge.predict(X_val))
     if abs(on_val - on_march) > RMSE_TOLERANCE:
         assert hint(verdict(capsys, check_question_6, round(on_val, 3)), "not the champion's")
 
     train = cohort_months(cohort)[0]
-    assert_a_pipeline_champion_is_scored(capsys, train, march)
+    assert_a_pipeline_champion_is_scored(capsys, train, march, target)
+
+
+def test_question_7_is_all_the_registry_shows_checked_on_the_champion(capsys, homework):
+    """2023's question 6: all three options hold, checked on the champion; one alone is not
+    the answer, and a champion without a signature is sent back."""
+    options = COHORTS["2023"].questions[7].options
+    assert hint(verdict(capsys, check_question_7, options[-1]), "no `nyc-taxi-homework` model")
+    train = cohort_months(DEFAULT_COHORT)[0]
+    with mlflow.start_run():  # no input example: no signature
+        info = mlflow.sklearn.log_model(
+            Ridge().fit(train[["trip_distance"]], train["duration"]),
+            name="model",
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+        )
+    version = mlflow.register_model(info.model_uri, MODEL)
+    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", version.version)
+    assert hint(verdict(capsys, check_question_7, options[-1]), "your champion has no signature")
+    ridge, dv, _ = ridge_on_march(DEFAULT_COHORT)
+    register_champion(ridge, dv.transform(train[FEATURES].to_dict(orient="records")))
+    out = verdict(capsys, check_question_7, options[-1])
+    assert correct(out) and "version 2" in out and f"{EXPERIMENT!r}" in out
+    for right in (4, "all the above answers are correct", "All", " all the above "):
+        assert correct(verdict(capsys, check_question_7, right)), right
+    for one in (*options[:3], 1, 2, 3, "version number", "Source"):
+        assert hint(verdict(capsys, check_question_7, one), "the registry shows that, and more")
+    for odd in (*ODD_INPUTS, 5, 0, True, "signature", "everything"):
+        assert hint(verdict(capsys, check_question_7, odd)), odd
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("cohort", OTHER_COHORTS)
+@pytest.mark.parametrize("cohort", OTHER_DATA)
 def test_the_homework_runs_on_each_cohort_and_its_solutions_pass(cohort, tmp_path):
     """A solved copy of notebook 12 with only `COHORT` changed runs offline, top to bottom:
     the cohort cell names the cohort, and every solution passes its (cohort's) check."""
@@ -339,8 +550,8 @@ def test_the_homework_runs_on_each_cohort_and_its_solutions_pass(cohort, tmp_pat
     choosers = [c for c in nb.cells if c.cell_type == "code" and "COHORT = " in c.source]
     assert len(choosers) == 1, "one cell, and one only, chooses the cohort"
     chooser = choosers[0]
-    assert chooser.source.count('COHORT = "original"') == 1
-    chooser.source = chooser.source.replace('COHORT = "original"', f'COHORT = "{cohort}"')
+    assert chooser.source.count(f'COHORT = "{DEFAULT_COHORT}"') == 1
+    chooser.source = chooser.source.replace(f'COHORT = "{DEFAULT_COHORT}"', f'COHORT = "{cohort}"')
     executed = execute(nb, tmp_path)
     errors = [o.evalue for c in executed.cells for o in c.get("outputs", []) if "evalue" in o]
     assert errors == []
