@@ -186,3 +186,22 @@ def test_the_guard_builds_nothing_on_a_supported_python(tmp_path):
     assert guard.get_requires_for_build_wheel() == []
     name = guard.prepare_metadata_for_build_wheel(str(tmp_path))
     assert (tmp_path / name / "METADATA").read_text().startswith("Metadata-Version")
+
+
+def test_the_modules_own_homework_scripts_find_hyperopt():
+    """The module's hpo.py and 2022's register_model.py import hyperopt: the lock has it, and
+    those imports (and a seeded search as hpo.py runs it) work with no warning."""
+    code = (
+        "import numpy as np\n"
+        "from hyperopt import STATUS_OK, Trials, fmin, hp, space_eval, tpe\n"
+        "from hyperopt.pyll import scope\n"
+        "space = {'max_depth': scope.int(hp.quniform('max_depth', 1, 20, 1))}\n"
+        "best = fmin(lambda p: {'loss': p['max_depth'], 'status': STATUS_OK}, space,\n"
+        "            algo=tpe.suggest, max_evals=5, trials=Trials(),\n"
+        "            rstate=np.random.default_rng(42), show_progressbar=False)\n"
+        "print(space_eval(space, best)['max_depth'] >= 1)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "True\n", "")

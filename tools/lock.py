@@ -91,6 +91,8 @@ def compile_lock(direct: Path = DIRECT) -> str:
         raise SystemExit("tools/lock.py needs uv: pip install uv")
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "requirements.txt"
+        if LOCK.is_file():  # uv keeps the versions of an existing output: one pin moves alone
+            output.write_text(LOCK.read_text())
         subprocess.run(
             [uv, "pip", "compile", str(direct.relative_to(ROOT)), "--universal",
              "--generate-hashes", "--python-version", OLDEST_PYTHON, "--no-header",
