@@ -556,7 +556,7 @@ def test_the_homework_runs_on_each_cohort_and_its_solutions_pass(cohort, tmp_pat
     errors = [o.evalue for c in executed.cells for o in c.get("outputs", []) if "evalue" in o]
     assert errors == []
     index = nb.cells.index(chooser)
-    assert text_of(executed.cells[index], "stdout") == f"Using {COHORTS[cohort]}.\n"
+    assert text_of(executed.cells[index], "stdout") == f"Using {COHORTS[cohort]}\n"
     for number, cell_index in sorted(answers.items()):
         printed = text_of(executed.cells[cell_index], "stdout")
         verdicts = [line for line in printed.splitlines() if line.startswith("Correct: ")]

@@ -365,10 +365,13 @@ def test_the_homework_checks_every_answer():
     [homework] = [nb for nb in NOTEBOOKS if nb.name.startswith("12_")]
     sections = headed_sections(homework)
     questions = [h for h in sections if re.match(r"Question \d+", h)]
-    assert len(questions) == 6, questions
+    assert len(questions) == 7, questions  # the course's seven steps (helpers.exercises.nb12)
     answers = {h for h in sections if re.match(r"Solution \d+", h)}
-    assert len(answers) == 6, answers
+    assert len(answers) == 7, answers
     for question in questions:
+        number = re.match(r"Question (\d+)", question).group(1)
+        asked = [c for c in sections[question] if source(c).strip() == f"ask({number})"]
+        assert asked and stdout(asked[0]).startswith("The 2025 homework"), question
         checks = [c for c in sections[question] if CHECK_CALL.search(source(c))]
         assert checks, f"{question}: an answer cell with a check"
         assert stdout(checks[0]).startswith("Not yet: "), f"{question}: empty answer refused"
