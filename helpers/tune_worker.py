@@ -30,6 +30,7 @@ import functools
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 
 import mlflow
@@ -83,12 +84,14 @@ def open_storage(url: str, experiment_id: str | None = None) -> BaseStorage:
 
         return MlflowStorage(experiment_id=experiment_id)
     if url.split(":", 1)[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
-        return RDBStorage(
-            url,
-            heartbeat_interval=HEARTBEAT_INTERVAL,
-            grace_period=GRACE_PERIOD,
-            heartbeat_stale_trial_callback=end_run_of,
-        )
+        with warnings.catch_warnings():  # Optuna 5.0 calls the heartbeat experimental, and warns
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                heartbeat_interval=HEARTBEAT_INTERVAL,
+                grace_period=GRACE_PERIOD,
+                heartbeat_stale_trial_callback=end_run_of,
+            )
     raise WorkerError(
         f"Unknown storage {url!r}: use journal:PATH, sqlite:///PATH, "
         "postgresql+psycopg://USER@HOST/DB or mlflow."
