@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from helpers.background import Background
 
@@ -116,6 +116,17 @@ class Workers:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def running_trial_of(study: optuna.Study, worker: str, timeout: float = 60) -> FrozenTrial:
+    """The first trial ``worker`` (its ``--name``) is running, once its MLflow run exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.user_attrs.get("worker") == worker and "mlflow_run_id" in trial.user_attrs:
+                return trial
+        time.sleep(0.05)
+    raise TimeoutError(f"{worker} ran no trial within {timeout:.0f} s")
 
 
 def progress_line(study: optuna.Study, total: int) -> str:

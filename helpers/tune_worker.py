@@ -152,6 +152,7 @@ def objective_for(parent_run_id: str, model: str, worker: str) -> Callable[[optu
             run_name=f"trial-{trial.number:03d}", parent_run_id=parent_run_id, tags=tags
         ) as run:
             trial.set_user_attr(RUN_ID, run.info.run_id)
+            trial.set_user_attr("worker", worker)
             mlflow.log_params(params)
             rmse = fit_and_score(params)
             mlflow.log_metric("rmse", rmse)
