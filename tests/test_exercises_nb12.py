@@ -7,6 +7,7 @@ accept the answers of the cohort chosen, and refuse another cohort's.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -243,6 +244,9 @@ def test_question_2_of_2023_is_the_vectorizers_size(capsys, homework):
     assert hint(verdict(capsys, check_question_2, "54 kB"), "holds no `preprocessed/dv.pkl`")
     for odd in (*ODD_INPUTS, True, -5, float("nan")):
         assert hint(verdict(capsys, check_question_2, odd)), odd
+    assert hint(verdict(capsys, check_question_2, None), "put your answer in `answer_2`")
+    for impossible in (-5, 0, float("nan"), float("inf")):
+        assert hint(verdict(capsys, check_question_2, impossible), "is not a file size")
     choose_cohort("2024")  # back on a counting cohort, the same answer is no count
     assert hint(verdict(capsys, check_question_2, "54 kB"), "should be a number")
 
@@ -379,6 +383,8 @@ def test_question_5_takes_the_best_trial_of_the_newest_search_to_the_options_dig
     assert hint(out, "does not give that RMSE on February 2023 of the 2025 cohort")
     tuning(rmses, log_alpha=False)
     assert hint(verdict(capsys, check_question_5, best), "logged no `alpha`")
+    for not_a_number in (True, False, float("nan"), float("inf"), "nan"):
+        assert hint(verdict(capsys, check_question_5, not_a_number), "should be a number")
     tuning({}, name="ridge-tuning")  # newest search, no trials logged as children
     assert hint(verdict(capsys, check_question_5, best), "has no trials")
     for odd in ODD_INPUTS:
@@ -536,6 +542,14 @@ def test_question_7_is_all_the_registry_shows_checked_on_the_champion(capsys, ho
         assert hint(verdict(capsys, check_question_7, one), "the registry shows that, and more")
     for odd in (*ODD_INPUTS, 5, 0, True, "signature", "everything"):
         assert hint(verdict(capsys, check_question_7, odd)), odd
+    assert hint(verdict(capsys, check_question_7, None), "put your answer in `answer_7`")
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    saved = mlflow.sklearn.save_model(Ridge().fit([[1.0], [2.0]], [1.0, 2.0]), "saved")  # no run
+    orphan = client.create_model_version(MODEL, source=str(Path("saved").resolve()))
+    assert saved is None and not orphan.run_id and champion.run_id
+    client.set_registered_model_alias(MODEL, "champion", orphan.version)
+    assert hint(verdict(capsys, check_question_7, options[-1]), "names no source run")
 
 
 @pytest.mark.notebooks
