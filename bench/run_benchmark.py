@@ -327,7 +327,7 @@ def print_targets(rows: list, floor: float, course: float, health: list[float],
 # 5. A month of real size
 
 
-REAL_SIZE_NOTEBOOKS = ("03", "04", "05", "06", "07", "08", "12")
+REAL_SIZE_NOTEBOOKS = ("03", "04", "05", "06", "07", "08", "13")
 """The notebooks that train on the trip data; the others do not load it."""
 
 

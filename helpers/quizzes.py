@@ -1,4 +1,4 @@
-"""Quizzes: "Check your understanding" for notebooks 01-11, one explanation per option.
+"""Quizzes: "Check your understanding" for notebooks 01-12, one explanation per option.
 
 Why: the module's most common mistakes are conceptual (the UI started in another folder,
 autologging turned on after ``fit``, the name of a deleted experiment reused, ...). Each lesson
@@ -155,11 +155,11 @@ QUIZZES: dict[str, list[Question]] = {
             ),
             Option(
                 "Restore it (`MlflowClient().restore_experiment`), which brings its runs back, or "
-                "delete it for good with `mlflow gc --backend-store-uri sqlite:///mlflow.db "
+                "delete it for good with `mlflow gc --tracking-uri sqlite:///mlflow.db "
                 "--experiment-ids <its id>`, which frees the name and loses its runs.",
                 "a deleted experiment keeps its name until it is restored or permanently "
                 "deleted. Never leave out `--experiment-ids`: without it `mlflow gc` purges every "
-                "deleted experiment and run of the store.",
+                "deleted experiment; even with it, it purges every deleted run of the store.",
             ),
             Option(
                 'Call `mlflow.create_experiment("sandbox-experiment")`: it makes a new experiment '
@@ -922,6 +922,84 @@ QUIZZES: dict[str, list[Question]] = {
             ),
         ),
     ],
+    "12": [
+        question(
+            "Four workers on four machines share one Optuna study. Which storage lets them?",
+            "c",
+            Option(
+                "`JournalStorage` on a file on each machine's own disk.",
+                "each machine would write its own file: four studies that know nothing of each "
+                "other. A journal is shared only where every worker writes the same file (one "
+                "machine, or a shared disk).",
+            ),
+            Option(
+                "`RDBStorage` on `sqlite:///optuna.db`.",
+                "a SQLite database is a file on one machine: the others cannot open it, and "
+                "Optuna advises against SQLite for many parallel writers anyway.",
+            ),
+            Option(
+                "`RDBStorage` on a PostgreSQL database that every machine reaches.",
+                "every worker asks the same database for its next trial, so no trial runs "
+                "twice; give Optuna a database of its own, not MLflow's.",
+            ),
+            Option(
+                "Each worker's own `optuna.create_study()` in memory, with the same seed.",
+                "four studies in four memories: each runs the same trials as the others, the "
+                "seed makes them identical, not shared.",
+            ),
+        ),
+        question(
+            "A worker is killed with `kill -9` in the middle of a trial, on a database storage "
+            "with a heartbeat. What happens to that trial?",
+            "b",
+            Option(
+                "It stays RUNNING forever.",
+                "that is what a journal storage does in Optuna 5.0, which has no heartbeat; "
+                "with a database storage the other workers notice the silence.",
+            ),
+            Option(
+                "Once it has been silent for the grace period, the next worker that asks for a "
+                "trial fails it, and Optuna calls the heartbeat-stale callback.",
+                "the course's callback then ends the trial's MLflow run KILLED; the other "
+                "workers carry on.",
+            ),
+            Option(
+                "Optuna runs it again at once on another worker.",
+                "only a `RetryHeartbeatStaleTrialCallback` asks for a retry, and even then "
+                "only after the trial has been failed.",
+            ),
+            Option(
+                "The whole search stops with an error.",
+                "the other workers never depended on the killed one: each asks the storage for "
+                "its own next trial.",
+            ),
+        ),
+        question(
+            "You run the same seeded search twice on two workers. Which is true?",
+            "c",
+            Option(
+                "Both runs give the same trials, as notebook 05's seeded search did.",
+                "which worker asks next depends on the timing of two processes, and each answer "
+                "changes what TPE proposes after it.",
+            ),
+            Option(
+                "The trials differ, so the results cannot be trusted.",
+                "each trial's result is exact for its parameters, which its run records; only "
+                "the sequence of trials tried differs.",
+            ),
+            Option(
+                "The trials may differ from run to run, but each trial's RMSE can be "
+                "reproduced from the parameters its run logged.",
+                "that is what a parallel search keeps: the count, the records, and every "
+                "result from its own run.",
+            ),
+            Option(
+                "Setting `constant_liar=False` makes the two runs identical.",
+                "`constant_liar` only keeps workers from proposing a point another worker is "
+                "still computing; the timing still decides the order.",
+            ),
+        ),
+    ],
 }
 """The questions of each lesson notebook, by its number; the first option is ``a``."""
 
@@ -956,7 +1034,7 @@ def verdicts(notebook: str | int, **answers: object) -> list[str]:
     if questions is None:
         return [
             f"There is no quiz for notebook {notebook!r}: the quizzes are those of notebooks "
-            f'"01" to "11", such as quiz("01", q1=...).'
+            f'"01" to "12", such as quiz("01", q1=...).'
         ]
     names = [f"q{i}" for i in range(1, len(questions) + 1)]
     lines = [

@@ -63,7 +63,8 @@ def test_notebooks_are_numbered_in_course_order():
         "09_tracking_server.ipynb",
         "10_mlflow_in_practice.ipynb",
         "11_serving_and_alternatives.ipynb",
-        "12_homework.ipynb",
+        "12_tuning_at_scale.ipynb",
+        "13_homework.ipynb",
     ]
     assert [int(n[:2]) for n in names] == list(range(len(names))), "numbers have a gap"
 
@@ -278,7 +279,7 @@ def headed_sections(notebook: Path) -> dict[str, list[dict]]:
     return sections
 
 
-HOMEWORK = "12_homework.ipynb"
+HOMEWORK = "13_homework.ipynb"
 """The homework asks "Question N" (checked by test_the_homework_checks_every_answer), not
 "Exercise N": it is the one notebook the exercise test leaves out."""
 WITH_EXERCISES = [nb for nb in NOTEBOOKS if nb.name != HOMEWORK]
@@ -362,10 +363,10 @@ def test_no_stored_output_gives_an_answer_away(notebook):
 
 
 def test_the_homework_checks_every_answer():
-    [homework] = [nb for nb in NOTEBOOKS if nb.name.startswith("12_")]
+    [homework] = [nb for nb in NOTEBOOKS if nb.name.startswith("13_")]
     sections = headed_sections(homework)
     questions = [h for h in sections if re.match(r"Question \d+", h)]
-    assert len(questions) == 7, questions  # the course's seven steps (helpers.exercises.nb12)
+    assert len(questions) == 7, questions  # the course's seven steps (helpers.exercises.nb13)
     answers = {h for h in sections if re.match(r"Solution \d+", h)}
     assert len(answers) == 7, answers
     for question in questions:
@@ -454,7 +455,7 @@ def quiz_problems(notebook_cells: list[dict], number: str) -> list[str]:
 @by_name
 def test_lesson_notebooks_check_understanding_before_the_summary(notebook):
     number = notebook.name[:2]
-    if "01" <= number <= "11":
+    if "01" <= number <= "12":
         assert quiz_problems(cells(notebook), number) == []
     else:
         assert not any(QUIZ_TAG in c["metadata"].get("tags", []) for c in cells(notebook))

@@ -34,7 +34,8 @@ CHECKED_NOTEBOOKS = [
     "09_tracking_server",
     "10_mlflow_in_practice",
     "11_serving_and_alternatives",
-    "12_homework",
+    "12_tuning_at_scale",
+    "13_homework",
 ]
 """The notebooks whose prose is checked: all of them."""
 
@@ -63,9 +64,10 @@ NOT_RESULTS: list[tuple[str, str]] = [
     (r"between 0\.01 and 100\b|\b15 trials\b", "the search settings a task asks for (05, 12)"),
     (
         r'"20(?:22|23|24|25)"|\b20(?:22|23|24|25)(?: cohort\b|\'s\b| to 2025\b)|cohorts/20\d\d/',
-        "the homework's cohorts, named by year (12)",
+        "the homework's cohorts, named by year (13)",
     ),
     (r"#\d+", "an issue or pull request of the module's repository"),
+    (r"\*\*3 workers of 4 trials each\*\*", "the search exercise 1 of 12 asks for: its input"),
     (r"about 30 minutes on 2 cores", "the reference course's search, measured (shared/STYLE.md)"),
     (r"about 5 seconds when the machine is idle", "a timing: varies with the machine's load"),
     (r"\((?:\d\d(?:-\d\d)?(?:, )?)+\)", "notebook numbers in parentheses, as in (03, 07)"),
@@ -152,7 +154,7 @@ def forest_parameters(count: int, since_2022: tuple[str, ...] = ()) -> Callable[
 
 
 CHECKED_ELSEWHERE: dict[str, dict[str, Callable[[], None]]] = {
-    "12_homework": {
+    "13_homework": {
         "18": forest_parameters(18),
         "17": forest_parameters(17, since_2022=("monotonic_cst",)),
     },

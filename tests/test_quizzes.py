@@ -1,6 +1,6 @@
 """The quizzes: every option explains itself, and no quiz gives its answer away untried.
 
-Each lesson notebook (01-11) ends with a few questions (helpers/quizzes.py). In JupyterLab the
+Each lesson notebook (01-12) ends with a few questions (helpers/quizzes.py). In JupyterLab the
 answer cell prints, per answered question, ``Correct: <why>`` or ``Not yet: <what that option
 misses>``; with no answer, as Run All and the stored outputs have it, it only says how to
 answer. The website cannot run Python: there every option's verdict and explanation is folded
@@ -35,7 +35,7 @@ _spec = importlib.util.spec_from_file_location("insert_quizzes", ROOT / "tools/i
 insert_quizzes = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(insert_quizzes)
 
-LESSONS = [nb for nb in NOTEBOOKS if "01" <= nb.name[:2] <= "11"]
+LESSONS = [nb for nb in NOTEBOOKS if "01" <= nb.name[:2] <= "12"]
 by_lesson = pytest.mark.parametrize("number", [nb.name[:2] for nb in LESSONS])
 
 
@@ -171,7 +171,7 @@ def test_slips_get_a_clear_message():
     assert printed("01", Q1="b")[0].startswith("Q1: this quiz has no such question")
     assert printed("13", q1="a") == [
         "There is no quiz for notebook '13': the quizzes are those of notebooks "
-        '"01" to "11", such as quiz("01", q1=...).'
+        '"01" to "12", such as quiz("01", q1=...).'
     ]
     assert printed(1, q1="b") == printed("01", q1="b"), "a notebook number as an int works"
     assert "Correct" not in "\n".join(printed("01", q1="e", q2=3, q3="ab"))

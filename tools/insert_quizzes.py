@@ -1,7 +1,7 @@
 """Write each lesson notebook's quiz cells from helpers/quizzes.py (for instructors).
 
 Why a tool: the questions live in one module (``helpers.quizzes.QUIZZES``), which the answer
-cell, the website and the tests all read. This script puts them into notebooks 01-11 as two
+cell, the website and the tests all read. This script puts them into notebooks 01-12 as two
 cells tagged ``quiz``, right before the "## Summary" cell: the questions (markdown) and the
 answer cell (``quiz("01", q1=None, ...)``). Like the navigation cells of some books, they are
 found by their tag and replaced, so the script can run again after any change to the data or

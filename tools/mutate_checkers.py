@@ -142,7 +142,7 @@ def run_tests(folder: Path, test_files: list[str]) -> tuple[bool, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("modules", nargs="*", help="nb00 ... nb12, __init__ (default: all)")
+    parser.add_argument("modules", nargs="*", help="nb00 ... nb13, __init__ (default: all)")
     parser.add_argument("--list", action="store_true", help="list the refusals, run nothing")
     parser.add_argument(
         "--lines", help="only these refusals, as listed: nb02.py:30,nb05.py:98 (a re-check)"
