@@ -3,14 +3,16 @@
 Why: a cloud machine (a Codespace, a Binder session) is chosen by its memory, and the course's
 heaviest moment is not one kernel but everything a learner has running together: JupyterLab,
 the MLflow UI started the README's way, and the notebook whose servers are up (09 starts
-``mlflow server``, 10 two of them and an S3 store, 11 a model server). This starts JupyterLab
-and the UI in a scratch copy of the notebooks, runs 09, 10 and 11 one after the other, each in
+``mlflow server``, 10 two of them and an S3 store, 11 a model server, 12 a server and its
+tuning workers). This starts JupyterLab
+and the UI in a scratch copy of the notebooks, runs 09 to 12 one after the other, each in
 a fresh kernel (nbclient), and samples every 0.2 s the memory of this process's whole tree:
 the sum of RSS (what ``top`` shows; shared pages counted once per process) and of PSS (shared
 pages divided between the processes that share them: what the machine really gives).
 
     python bench/peak_memory.py             # about 2 minutes on 2 cores; Linux only (PSS)
     python bench/peak_memory.py --no-ui     # without the UI: JupyterLab and the notebooks
+    python bench/peak_memory.py --no-ui 12_tuning_at_scale   # one notebook
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ sys.path.insert(0, str(ROOT))
 from helpers.server import free_port  # noqa: E402
 
 MIB = 1024 * 1024
-NOTEBOOKS = ["09_tracking_server", "10_mlflow_in_practice", "11_serving_and_alternatives"]
+NOTEBOOKS = [
+    "09_tracking_server", "10_mlflow_in_practice", "11_serving_and_alternatives",
+    "12_tuning_at_scale",
+]  # fmt: skip
 
 
 class Sampler(threading.Thread):
@@ -77,7 +82,9 @@ def wait_for(url: str, timeout: float = 180) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-ui", action="store_true", help="do not start the MLflow UI")
-    with_ui = not parser.parse_args().no_ui
+    parser.add_argument("notebooks", nargs="*", default=NOTEBOOKS, help="default: 09 to 12")
+    arguments = parser.parse_args()
+    with_ui = not arguments.no_ui
     sampler = Sampler()
     sampler.start()
     folder = Path(tempfile.mkdtemp(prefix="peak-memory-"))
@@ -102,7 +109,7 @@ def main() -> None:
             wait_for(f"http://127.0.0.1:{ui_port}/health")
         sampler.phase = "JupyterLab and the UI, idle" if ui else "JupyterLab, idle"
         time.sleep(5)
-        for name in NOTEBOOKS:
+        for name in arguments.notebooks:
             sampler.phase = name
             started = time.monotonic()
             notebook = nbformat.read(notebooks / f"{name}.ipynb", as_version=4)
