@@ -134,8 +134,12 @@ def fit_and_score(params: dict) -> float:
     return root_mean_squared_error(y_val, model.fit(X_train, y_train).predict(X_val))
 
 
-def objective_for(parent_run_id: str, model: str, worker: str) -> Callable[[optuna.Trial], float]:
-    """The objective: suggest, then fit and score inside a child run of ``parent_run_id``."""
+def objective_for(
+    parent: mlflow.entities.Run, model: str, worker: str
+) -> Callable[[optuna.Trial], float]:
+    """The objective: suggest, then fit and score inside a child run of ``parent``, in its
+    experiment (a worker's own active experiment would be Default, or whatever its
+    environment's ``MLFLOW_EXPERIMENT_ID`` says)."""
 
     def objective(trial: optuna.Trial) -> float:
         params = {
@@ -149,7 +153,10 @@ def objective_for(parent_run_id: str, model: str, worker: str) -> Callable[[optu
             params["alpha"] = trial.suggest_float("alpha", 0.01, 100.0, log=True)
         tags = {"optuna.trial": str(trial.number), "worker": worker}
         with mlflow.start_run(
-            run_name=f"trial-{trial.number:03d}", parent_run_id=parent_run_id, tags=tags
+            run_name=f"trial-{trial.number:03d}",
+            experiment_id=parent.info.experiment_id,
+            parent_run_id=parent.info.run_id,
+            tags=tags,
         ) as run:
             trial.set_user_attr(RUN_ID, run.info.run_id)
             trial.set_user_attr("worker", worker)
@@ -257,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     encoded()  # the data, read before the first trial: trials then only fit and log
     ready = time.monotonic()
-    objective = objective_for(args.parent_run_id, args.model, args.name)
+    objective = objective_for(parent, args.model, args.name)
     try:
         study.optimize(objective, n_trials=args.trials)
     except mlflow.exceptions.MlflowException as error:
