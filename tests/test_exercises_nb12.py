@@ -25,7 +25,7 @@ def search(store, tmp_path):
     def log_search(
         workers: int = 3, each: int = 4, name: str = "my-search", params: bool = True,
         journal: str | None = None, running_child: bool = False, trial_offset: int = 0,
-        best_off: bool = False,
+        best_off: bool = False, logged_study: str | None = None,
     ) -> str:  # fmt: skip
         journal = journal or f"search-{len(made)}.journal"
         storage = optuna.storages.JournalStorage(
@@ -34,7 +34,8 @@ def search(store, tmp_path):
         study = optuna.create_study(study_name=f"study-{len(made)}", storage=storage)
         with mlflow.start_run(run_name=name) as parent:
             if params:
-                mlflow.log_params({"study": study.study_name, "storage": f"journal:{journal}"})
+                logged = logged_study or study.study_name
+                mlflow.log_params({"study": logged, "storage": f"journal:{journal}"})
             for number in range(workers * each):
                 trial = study.ask()
                 rmse = 6.0 + number / 100
@@ -89,6 +90,8 @@ def test_my_search_checks_the_study_behind_it(capsys, search, tmp_path):
     (tmp_path / "gone.journal").unlink()
     assert hint(verdict(capsys, check_my_search, gone), "no journal file 'gone.journal'")
     assert hint(verdict(capsys, check_my_search, search(trial_offset=5)), "not the study's")
+    out = verdict(capsys, check_my_search, search(logged_study="another-study"))
+    assert hint(out, "no study 'another-study' in 'journal:")
     assert hint(verdict(capsys, check_my_search, search(best_off=True)), "best value")
     reused = search(journal="reused.journal")
     storage = optuna.storages.JournalStorage(
