@@ -89,14 +89,16 @@ class Workers:
         display = _Progress(show)
         try:
             while self.running():
-                display.update(progress_line(study, total))
+                if show:  # each look reads the whole study: only when someone watches
+                    display.update(progress_line(study, total))
                 if time.monotonic() - started > timeout:
                     raise TimeoutError(f"the workers did not finish within {timeout:.0f} s")
                 time.sleep(0.5)
         except BaseException:
             self.stop()
             raise
-        display.update(progress_line(study, total))
+        if show:
+            display.update(progress_line(study, total))
         failed = [w for w in self.workers if w.exit_code() not in (0, -9)]
         for worker in failed:
             print(
