@@ -263,7 +263,7 @@ def run_row(row: Row, trials: int, folder: Path, postgres: Postgres | None, numb
         with contextlib.redirect_stdout(sys.stderr):  # "Port 5000 is in use..." is no result
             server = MlflowServer.start(
                 backend_uri, artifacts_destination=str(folder / "artifacts"),
-                port=free_port(5000), folder=folder, env=env,
+                port=free_port(5600), folder=folder, env=env,
             )  # fmt: skip
         mlflow.set_tracking_uri(server.url)
         client = mlflow.MlflowClient(server.url)
