@@ -98,8 +98,8 @@ def postgres_available() -> bool:
 
 def run(quick: bool) -> list[dict]:
     rows = []
-    writer_counts = (4, 16) if quick else (1, 4, 16, 64)
-    runs_each = 5 if quick else 10
+    writer_counts = (4, 16) if quick else (1, 8, 24, 48)
+    runs_each = 5
     backends = ["sqlite"] + ([] if quick or not postgres_available() else ["postgresql"])
     for backend in backends:
         for server_workers in (1, 4):
