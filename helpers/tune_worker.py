@@ -238,18 +238,47 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m helpers.tune_worker",
         description="One worker of a shared Optuna search; every trial a child run on the "
         "tracking server. Start several, on one or many machines, with the same arguments.",
+        epilog="Example, one of several workers sharing a journal file: python -m "
+        "helpers.tune_worker --study ridge-at-scale --storage journal:search.journal "
+        "--tracking-uri http://TRACKING-HOST:PORT --parent-run-id RUN_ID. Notebook 12 creates "
+        "the study and the parent run first, and shows the command for many machines.",
     )
-    parser.add_argument("--study", required=True, help="the study's name (create it first)")
+    parser.add_argument(
+        "--study", required=True, help="the study's name (create it first, as notebook 12 does)"
+    )
     parser.add_argument(
         "--storage", required=True,
-        help="journal:PATH, sqlite:///PATH, postgresql+psycopg://USER@HOST/DB, or mlflow",
+        help="where the study lives, shared by every worker: journal:PATH (a journal file: one "
+        "machine or a shared disk), sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
+        "(RDBStorage, with a heartbeat), or mlflow (MlflowStorage: the study kept in the "
+        "tracking server, in the parent run's experiment)",
     )  # fmt: skip
-    parser.add_argument("--tracking-uri", required=True, help="the tracking server's address")
-    parser.add_argument("--parent-run-id", required=True, help="the search's parent run")
-    parser.add_argument("--trials", type=int, default=10, help="trials this worker runs")
-    parser.add_argument("--model", choices=("ridge", "forest"), default="ridge")
-    parser.add_argument("--name", default=f"worker-{os.getpid()}", help="tag of its trial runs")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--tracking-uri", required=True,
+        help="the tracking server's address, one every worker can reach (http://HOST:PORT)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--parent-run-id", required=True,
+        help="the search's parent run: each trial becomes a child run of it, in its experiment",
+    )  # fmt: skip
+    parser.add_argument(
+        "--trials", type=int, default=10, help="trials this worker runs (default: 10)"
+    )
+    parser.add_argument(
+        "--model", choices=("ridge", "forest"), default="ridge",
+        help="notebook 05's model to tune: ridge (the default: alpha and the feature set) "
+        "or forest (a random forest: "
+        "n_estimators, max_depth and the feature set)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--name", default="worker-PID",
+        help="this worker's name: the tag `worker` on each of its trial runs, and the prefix "
+        "of what it prints (default: worker- and its process id)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.name == "worker-PID":
+        args.name = f"worker-{os.getpid()}"
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

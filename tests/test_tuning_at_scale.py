@@ -535,3 +535,8 @@ def test_worker_help_lists_its_options():
     for option in ("--study", "--storage", "--tracking-uri", "--parent-run-id", "--trials"):
         assert option in result.stdout, option
     assert "python -m helpers.tune_worker" in result.stdout
+    text = " ".join(result.stdout.split())  # argparse wraps lines at the terminal's width
+    for explained in (
+        "journal:PATH", "MlflowStorage", "(default: 10)", "ridge (the default", "the tag `worker`",
+    ):  # fmt: skip
+        assert explained in text, f"--help does not explain {explained!r}"
