@@ -4,7 +4,7 @@ Start as many as you like, on one machine or on several, with the same arguments
 the study through its Optuna **storage** (a journal file, or a database every machine
 reaches), and each trial becomes a child run of one parent run on the **tracking server**::
 
-    python -m helpers.tune_worker --study ridge-at-scale --storage journal:search.log \\
+    python -m helpers.tune_worker --study ridge-at-scale --storage journal:search.journal \\
         --tracking-uri http://127.0.0.1:5000 --parent-run-id RUN_ID --trials 10
 
 Nothing here schedules anything: Optuna's storage is what lets workers that never talk to
@@ -262,23 +262,19 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="the search's parent run: each trial becomes a child run of it, in its experiment",
     )  # fmt: skip
     parser.add_argument(
-        "--trials", type=int, default=10, help="trials this worker runs (default: 10)"
+        "--trials", type=int, default=10, help="trials this worker runs (default: %(default)s)"
     )
     parser.add_argument(
         "--model", choices=("ridge", "forest"), default="ridge",
         help="notebook 05's model to tune: ridge (the default: alpha and the feature set) "
-        "or forest (a random forest: "
-        "n_estimators, max_depth and the feature set)",
+        "or forest (a random forest: n_estimators, max_depth and the feature set)",
     )  # fmt: skip
     parser.add_argument(
-        "--name", default="worker-PID",
+        "--name", default=f"worker-{os.getpid()}",
         help="this worker's name: the tag `worker` on each of its trial runs, and the prefix "
         "of what it prints (default: worker- and its process id)",
     )  # fmt: skip
-    args = parser.parse_args(argv)
-    if args.name == "worker-PID":
-        args.name = f"worker-{os.getpid()}"
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
